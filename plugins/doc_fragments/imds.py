@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Options every module of the collection shares, with the client behind them.
+    DOCUMENTATION = r'''
+options:
+  endpoint:
+    description:
+      - Base URL of the Instance Metadata Service, C(http://host[:port]).
+      - When not set, C(http://169.254.169.254) is used, and the module first reads the DMI chassis asset tag
+        (C(/sys/class/dmi/id/chassis_asset_tag)). When DMI says the host is not an Azure VM, or that address is
+        unreachable, the module answers "not an Azure VM" without waiting.
+      - When set, no detection is done and every failure to reach it is an error. Only point it at a service you
+        trust, such as the bundled IMDS emulator, because whatever answers there becomes facts and configuration.
+      - Requests never go through a proxy, whatever C(http_proxy), C(https_proxy), C(all_proxy) or C(no_proxy) say,
+        and redirects are never followed.
+    type: str
+  timeout:
+    description:
+      - Seconds allowed for one request, from connecting to the last byte of the answer.
+      - A request that takes longer fails; it is not retried.
+    type: float
+    default: 5
+  retry_timeout:
+    description:
+      - Total seconds spent retrying transient IMDS errors (HTTP 410, 429, 500, 503, the transient 404 answers of
+        the load balancer endpoint, and reset connections) with exponential backoff and jitter.
+      - The default follows Azure's advice to retry for up to 70 seconds. C(0) disables retries.
+      - Whatever the setting, one module run sends at most 5 requests per second, the IMDS limit per VM.
+    type: float
+    default: 70
+notes:
+  - The modules need no Python packages beyond the standard library on the managed host.
+  - IMDS is only reachable from inside the VM, so these modules run on the managed host, not on the controller.
+  - All modules of this collection are in the action group C(imds.azure.imds), so
+    C(module_defaults) with C(group/imds.azure.imds) sets their options at once.
+'''
+
+    ATTRIBUTES = r'''
+attributes:
+  action_group:
+    description: Use C(group/imds.azure.imds) in C(module_defaults) to set options for all modules of this collection.
+    support: full
+    membership:
+      - imds.azure.imds
+  platform:
+    description: Target operating systems.
+    support: full
+    platforms: posix
+'''

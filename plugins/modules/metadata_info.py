@@ -1,0 +1,147 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: metadata_info
+short_description: Read any path of the Azure Instance Metadata Service
+version_added: 0.1.0
+description:
+  - Reads one path of the Azure Instance Metadata Service (IMDS) on the managed host, such as C(instance),
+    C(instance/compute), C(instance/network), C(loadbalancer) or C(versions), and returns it under C(metadata).
+  - Uses the same client as M(imds.azure.loadbalancer_facts), with the same rules for headers, proxies,
+    rate limit, retries and errors.
+  - Unlike M(imds.azure.loadbalancer_facts), a host that is not an Azure VM makes this module fail.
+author:
+  - imds.azure contributors
+extends_documentation_fragment:
+  - imds.azure.imds
+  - imds.azure.imds.ATTRIBUTES
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads IMDS.
+  diff_mode:
+    support: none
+options:
+  path:
+    description:
+      - IMDS path below C(/metadata/), for example C(instance/compute) or C(instance/compute/vmId).
+        A leading C(/metadata/) is accepted too.
+      - Letters, digits, C(_), C(-), C(.) and C(/) only.
+    type: str
+    required: true
+  format:
+    description:
+      - C(json) returns the parsed JSON document.
+      - C(text) returns the text of a leaf value, such as C(instance/compute/vmId); IMDS requires it for leaves.
+    type: str
+    choices: [json, text]
+    default: json
+  api_version:
+    description:
+      - IMDS C(api-version) to ask for, C(YYYY-MM-DD). Not sent for the C(versions) path, which needs none.
+    type: str
+    default: '2021-02-01'
+seealso:
+  - module: imds.azure.loadbalancer_facts
+  - name: Azure Instance Metadata Service
+    description: Microsoft's description of the paths and versions of IMDS.
+    link: https://learn.microsoft.com/azure/virtual-machines/instance-metadata-service
+'''
+
+EXAMPLES = r'''
+- name: Read the compute metadata of this VM
+  imds.azure.metadata_info:
+    path: instance/compute
+  register: compute
+
+- name: Show the VM name and, on a scale-set instance, its scale set
+  ansible.builtin.debug:
+    msg: "{{ compute.metadata.name }} in {{ compute.metadata.vmScaleSetName | default('no scale set', true) }}"
+
+- name: Read one value as text
+  imds.azure.metadata_info:
+    path: instance/compute/vmId
+    format: text
+  register: vm_id
+
+- name: List the api-versions IMDS supports
+  imds.azure.metadata_info:
+    path: versions
+  register: versions
+
+- name: Read the private IPv4 addresses of the first network interface
+  imds.azure.metadata_info:
+    path: instance/network/interface/0/ipv4/ipAddress
+  register: addresses
+'''
+
+RETURN = r'''
+metadata:
+  description:
+    - The answer of IMDS for I(path).
+    - A dictionary or list for C(format=json), a string for C(format=text).
+  returned: success
+  type: raw
+  sample: {"location": "westeurope", "name": "web-0", "vmScaleSetName": "web", "zone": "1"}
+path:
+  description: The full IMDS path that was read.
+  returned: success
+  type: str
+  sample: /metadata/instance/compute
+api_version:
+  description: The api-version that was sent, or null for C(versions).
+  returned: success
+  type: str
+  sample: '2021-02-01'
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.imds.azure.plugins.module_utils._imds import (
+    ImdsError,
+    client_from_params,
+    imds_argument_spec,
+    normalize_path,
+)
+
+INSTANCE_API_VERSION = '2021-02-01'
+# The one IMDS path that takes no api-version.
+VERSIONS_PATH = '/metadata/versions'
+
+
+def read_metadata(client, path, fmt, api_version):
+    """Return (full path, api-version sent, metadata) for one IMDS path."""
+    full_path = normalize_path(path)
+    if full_path == VERSIONS_PATH:
+        api_version = None
+    if fmt == 'text':
+        return full_path, api_version, client.get_text(full_path, api_version=api_version)
+    return full_path, api_version, client.get_json(full_path, api_version=api_version)
+
+
+def main():
+    argument_spec = imds_argument_spec(INSTANCE_API_VERSION)
+    argument_spec.update(
+        path=dict(type='str', required=True),
+        format=dict(type='str', choices=['json', 'text'], default='json'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        client = client_from_params(module.params)
+        full_path, api_version, metadata = read_metadata(
+            client, module.params['path'], module.params['format'], module.params['api_version'])
+    except ImdsError as exc:
+        module.fail_json(msg=exc.message, error_code=exc.code, status=exc.status)
+    module.exit_json(changed=False, metadata=metadata, path=full_path, api_version=api_version)
+
+
+if __name__ == '__main__':
+    main()
