@@ -222,7 +222,7 @@ class ImdsClient(object):
 
     def __init__(self, endpoint=None, timeout=DEFAULT_TIMEOUT, retry_timeout=DEFAULT_RETRY_TIMEOUT,
                  clock=time.monotonic, sleep=time.sleep, rand=random.random,
-                 dmi_path=DMI_CHASSIS_ASSET_TAG_PATH):
+                 dmi_path=None):
         if timeout is None or timeout <= 0:
             raise ImdsError('timeout must be a positive number of seconds.', code='invalid_option')
         if retry_timeout is None or retry_timeout < 0:
@@ -236,7 +236,7 @@ class ImdsClient(object):
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
-        self.dmi_path = dmi_path
+        self.dmi_path = dmi_path or DMI_CHASSIS_ASSET_TAG_PATH
         self.attempts = 0
         self._dmi_says_azure = None
         self._detected = False

@@ -61,13 +61,17 @@ def _folded(name):
     return name.replace('_', '').replace('-', '').lower()
 
 
-def _lookup(mapping, name):
-    """Return mapping's value for name, matching keys loosely; None when absent."""
+def _find(mapping, name):
+    """Return (key as spelled in mapping, value) for name, matching keys loosely; (name, None) when absent."""
     wanted = _folded(name)
     for key, value in mapping.items():
         if isinstance(key, _TEXT_TYPES) and _folded(key) == wanted:
-            return value
-    return None
+            return key, value
+    return name, None
+
+
+def _lookup(mapping, name):
+    return _find(mapping, name)[1]
 
 
 def _describe(value):
@@ -102,6 +106,9 @@ def normalize_ip(value, path):
     try:
         address = ipaddress.ip_address(u'%s' % text)
     except ValueError:
+        address = None
+    # Zone indexes (fe80::1%eth0) are never load balancer addresses and carry free text.
+    if address is None or getattr(address, 'scope_id', None):
         raise LoadBalancerDataError('%s: %s is not an IP address' % (path, _describe(value)))
     mapped = getattr(address, 'ipv4_mapped', None)
     if mapped is not None:
@@ -137,8 +144,8 @@ def normalize_protocol(value, path):
 
 
 def _field(entry, name, path, normalizer):
-    value = _lookup(entry, name)
-    field_path = '%s.%s' % (path, name)
+    key, value = _find(entry, name)
+    field_path = '%s.%s' % (path, key)
     if value is None:
         raise LoadBalancerDataError('%s is missing' % field_path)
     return normalizer(value, field_path)
@@ -190,20 +197,23 @@ def _loadbalancer_body(document):
     _require_mapping(document, 'response')
     if any(_lookup(document, key) is not None for key in _DOCUMENT_KEYS):
         return document  # the outer "loadbalancer" key is missing
-    body = _lookup(document, 'loadbalancer')
+    key, body = _find(document, 'loadbalancer')
+    if key in document and body is None:
+        return {}
     if body is None:
         if document:
             raise LoadBalancerDataError(
                 'response: no "loadbalancer" object and no rule lists in it (keys: %s)'
-                % ', '.join(sorted(str(key) for key in document)))
+                % ', '.join(sorted(str(name) for name in document)))
         return {}
-    return _require_mapping(body, 'loadbalancer')
+    return _require_mapping(body, key)
 
 
 def _entries(body, name, normalizer):
+    key, value = _find(body, name)
     return _unique(
-        normalizer(entry, '%s[%d]' % (name, index))
-        for index, entry in enumerate(_as_list(_lookup(body, name), name))
+        normalizer(entry, '%s[%d]' % (key, index))
+        for index, entry in enumerate(_as_list(value, key))
     )
 
 

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A scripted HTTP server on 127.0.0.1 for unit tests of the IMDS client.
+
+Each test queues the answers it wants (from the fixture files of documented
+IMDS responses, or special behaviours such as a reset connection) and reads
+back what the client sent.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import socket
+import struct
+import threading
+import time
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fixtures', 'imds_responses')
+
+
+def load_fixture(name):
+    with open(os.path.join(FIXTURES, name + '.json')) as handle:
+        return json.load(handle)
+
+
+def fixture_names(prefix=''):
+    return sorted(name[:-5] for name in os.listdir(FIXTURES) if name.startswith(prefix) and name.endswith('.json'))
+
+
+class Answer(object):
+    """One scripted answer: a status with body, or a misbehaviour."""
+
+    def __init__(self, status=200, body=b'', content_type='application/json; charset=utf-8', headers=None,
+                 behaviour=None, declared_length=None, drip_interval=0.0):
+        if not isinstance(body, bytes):
+            body = (body if isinstance(body, str) else json.dumps(body)).encode('utf-8')
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+        self.behaviour = behaviour
+        self.declared_length = declared_length
+        self.drip_interval = drip_interval
+
+    @classmethod
+    def from_fixture(cls, name, **kwargs):
+        data = load_fixture(name)
+        return cls(status=data['status'], body=data['body'], content_type=data['content_type'], **kwargs)
+
+
+class ScriptedServer(object):
+    """Serves queued answers in order; the last one repeats when the queue runs dry."""
+
+    def __init__(self):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.endpoint = 'http://127.0.0.1:%d' % self.port
+        self.answers = []
+        self.requests = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def queue(self, *answers):
+        with self.lock:
+            self.answers.extend(answers)
+
+    def _next_answer(self):
+        with self.lock:
+            if len(self.answers) > 1:
+                return self.answers.pop(0)
+            return self.answers[0] if self.answers else Answer(status=500, body=b'no answer queued')
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                connection, _address = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+
+    def _read_request(self, connection):
+        connection.settimeout(5)
+        data = b''
+        while b'\r\n\r\n' not in data:
+            chunk = connection.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        head = data.split(b'\r\n\r\n', 1)[0].decode('latin-1')
+        request_line, _, header_block = head.partition('\r\n')
+        method, target, _version = request_line.split(' ', 2)
+        headers = {}
+        for line in header_block.split('\r\n'):
+            name, _, value = line.partition(':')
+            headers[name.strip().lower()] = value.strip()
+        return {'method': method, 'target': target, 'headers': headers, 'time': time.monotonic()}
+
+    def _handle(self, connection):
+        try:
+            request = self._read_request(connection)
+            if request is None:
+                return
+            with self.lock:
+                self.requests.append(request)
+            answer = self._next_answer()
+            if answer.behaviour == 'reset':
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                return
+            if answer.behaviour == 'hang':
+                self.stopping.wait(30)
+                return
+            length = answer.declared_length if answer.declared_length is not None else len(answer.body)
+            head = ['HTTP/1.1 %d Scripted' % answer.status, 'Content-Type: %s' % answer.content_type,
+                    'Connection: close']
+            if answer.behaviour != 'no_length':
+                head.append('Content-Length: %d' % length)
+            head.extend('%s: %s' % item for item in answer.headers.items())
+            connection.sendall(('\r\n'.join(head) + '\r\n\r\n').encode('latin-1'))
+            if answer.drip_interval:
+                for index in range(len(answer.body)):
+                    if self.stopping.is_set():
+                        return
+                    connection.sendall(answer.body[index:index + 1])
+                    time.sleep(answer.drip_interval)
+            else:
+                connection.sendall(answer.body)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.listener.close()
+        self.thread.join(2)
