@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Property tests: whatever JSON IMDS sends, the normalisers give facts or a clean error."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+import json
+
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
+    LoadBalancerDataError,
+    normalize_loadbalancer,
+    validate_facts,
+)
+
+API = '2020-10-01'
+KEY_NAMES = ['loadbalancer', 'publicIpAddresses', 'inboundRules', 'outboundRules', 'frontendIpAddress',
+             'privateIpAddress', 'protocol', 'frontendPort', 'backendPort', 'inbound_rules', 'LoadBalancer']
+
+json_scalars = st.none() | st.booleans() | st.integers(-70000, 70000) | st.floats(allow_nan=False) | st.text(max_size=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(KEY_NAMES) | st.text(max_size=6),
+                                                                     children, max_size=5),
+    max_leaves=25,
+)
+
+ipv4 = st.integers(0, 2 ** 32 - 1).map(lambda n: ipaddress.IPv4Address(n))
+ipv6 = st.integers(0, 2 ** 128 - 1).map(lambda n: ipaddress.IPv6Address(n))
+addresses = ipv4 | ipv6
+
+
+@st.composite
+def written_address(draw):
+    """An address as IMDS might write it: compressed, exploded, upper case, bracketed."""
+    address = draw(addresses)
+    text = draw(st.sampled_from([address.compressed, address.exploded]))
+    if draw(st.booleans()):
+        text = text.upper()
+    if address.version == 6 and draw(st.booleans()):
+        text = '[%s]' % text
+    return address, text
+
+
+@st.composite
+def imds_rule(draw):
+    frontend, frontend_text = draw(written_address())
+    private, private_text = draw(written_address())
+    all_ports = draw(st.booleans())
+    frontend_port = 0 if all_ports else draw(st.integers(1, 65535))
+    backend_port = 0 if all_ports else draw(st.integers(1, 65535))
+    protocol = draw(st.sampled_from(['tcp', 'udp', 'all']))
+    raw = {
+        'frontendIpAddress': frontend_text,
+        'privateIpAddress': private_text,
+        'protocol': draw(st.sampled_from([protocol, protocol.upper(), protocol.capitalize()])),
+        'frontendPort': draw(st.sampled_from([frontend_port, str(frontend_port)])),
+        'backendPort': draw(st.sampled_from([backend_port, str(backend_port)])),
+    }
+    expected = (frontend, protocol, frontend_port, backend_port, private)
+    return raw, expected
+
+
+def check_invariants(facts):
+    assert facts['available'] is True
+    for key in ('frontend_ips', 'private_ips'):
+        parsed = [ipaddress.ip_address(text) for text in facts[key]]
+        assert [str(a) for a in parsed] == facts[key], 'canonical form'
+        assert len(set(parsed)) == len(parsed), 'distinct'
+        assert parsed == sorted(parsed, key=lambda a: (a.version, int(a))), 'sorted'
+    for rule in facts['inbound_rules']:
+        assert rule['protocol'] in ('tcp', 'udp', 'all')
+        assert 0 <= rule['frontend_port'] <= 65535 and 0 <= rule['backend_port'] <= 65535
+        assert rule['frontend_ip_address'] in facts['frontend_ips']
+        assert rule in facts['inbound_rules_by_private_ip'][rule['private_ip_address']]
+        assert rule in facts['inbound_rules_by_backend_port'][str(rule['backend_port'])]
+    assert facts['backend_ports'] == sorted(set(r['backend_port'] for r in facts['inbound_rules'] if r['backend_port']))
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_any_json_gives_facts_or_a_clean_error(document):
+    try:
+        facts = normalize_loadbalancer(document, API)
+    except LoadBalancerDataError as exc:
+        assert str(exc)
+        return
+    check_invariants(facts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(['publicIpAddresses', 'inboundRules', 'outboundRules']), json_values, min_size=1))
+def test_any_json_inside_the_known_lists_gives_facts_or_a_clean_error(body):
+    try:
+        facts = normalize_loadbalancer({'loadbalancer': body}, API)
+    except LoadBalancerDataError:
+        return
+    check_invariants(facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(imds_rule(), max_size=8))
+def test_valid_rules_keep_their_information(rules):
+    facts = normalize_loadbalancer({'loadbalancer': {'inboundRules': [raw for raw, _ in rules]}}, API)
+    check_invariants(facts)
+    got = [(ipaddress.ip_address(r['frontend_ip_address']), r['protocol'], r['frontend_port'], r['backend_port'],
+            ipaddress.ip_address(r['private_ip_address'])) for r in facts['inbound_rules']]
+    wanted = []
+    for _, expected in rules:
+        frontend, protocol, frontend_port, backend_port, private = expected
+        # IPv4-mapped IPv6 addresses are reported as the IPv4 address they carry.
+        frontend = getattr(frontend, 'ipv4_mapped', None) or frontend
+        private = getattr(private, 'ipv4_mapped', None) or private
+        item = (frontend, protocol, frontend_port, backend_port, private)
+        if item not in wanted:
+            wanted.append(item)
+    assert got == wanted
+    assert all(r['all_ports'] == (r['frontend_port'] == 0) for r in facts['inbound_rules'])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(imds_rule(), max_size=6))
+def test_facts_survive_a_json_fact_cache(rules):
+    facts = normalize_loadbalancer({'loadbalancer': {'inboundRules': [raw for raw, _ in rules]}}, API)
+    assert validate_facts(json.loads(json.dumps(facts))) == facts
