@@ -47,10 +47,7 @@ FACTS_DICT_KEYS = (
 
 _DOCUMENT_KEYS = ('publicipaddresses', 'inboundrules', 'outboundrules')
 
-try:
-    _TEXT_TYPES = (str, unicode)  # noqa: F821 pylint: disable=undefined-variable
-except NameError:
-    _TEXT_TYPES = (str,)
+_TEXT_TYPES = (str,)
 
 
 class LoadBalancerDataError(ValueError):
@@ -104,7 +101,7 @@ def normalize_ip(value, path):
     if text.startswith('[') and text.endswith(']'):
         text = text[1:-1]
     try:
-        address = ipaddress.ip_address(u'%s' % text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         address = None
     # Zone indexes (fe80::1%eth0) are never load balancer addresses and carry free text.
@@ -180,7 +177,7 @@ def normalize_inbound_rule(entry, path):
 
 
 def _ip_sort_key(text):
-    address = ipaddress.ip_address(u'%s' % text)
+    address = ipaddress.ip_address(text)
     return (address.version, int(address))
 
 
