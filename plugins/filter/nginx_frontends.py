@@ -36,22 +36,23 @@ UDP = 'udp'
 # Upstream names the template declares; the port keeps them distinct.
 UPSTREAM_NAME = 'azure_lb_%s_%d'
 
-_ADDRESS_TEXT = re.compile(r'^[0-9a-f.:]+$')
+_DIGITS = re.compile(r'^[0-9]+\Z')
+_ADDRESS_TEXT = re.compile(r'^[0-9a-f.:]+\Z')
 _LABEL = r'[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
-_SERVER_NAME = re.compile(r'^(?:\*\.|\.)?%s(?:\.%s)*(?:\.\*)?$' % (_LABEL, _LABEL))
-_PATH = re.compile(r'^/[A-Za-z0-9._~+@%=,:/-]*$')
-_GLOB = re.compile(r'^/[A-Za-z0-9._~+@%=,:/*?\[\]-]*$')
-_WORD = re.compile(r'^[A-Za-z0-9._-]+$')
-_HEALTH_PATH = re.compile(r'^/[A-Za-z0-9._~/-]*$')
-_SITE_KEY = re.compile(r'^\s*(\d{1,5})\s*(?:/\s*(tcp|udp)\s*)?$', re.IGNORECASE)
+_SERVER_NAME = re.compile(r'^(?:\*\.|\.)?%s(?:\.%s)*(?:\.\*)?\Z' % (_LABEL, _LABEL))
+_PATH = re.compile(r'^/[A-Za-z0-9._~+@%=,:/-]*\Z')
+_GLOB = re.compile(r'^/[A-Za-z0-9._~+@%=,:/*?\[\]-]*\Z')
+_WORD = re.compile(r'^[A-Za-z0-9._-]+\Z')
+_HEALTH_PATH = re.compile(r'^/[A-Za-z0-9._~/-]*\Z')
+_SITE_KEY = re.compile(r'^\s*([0-9]{1,5})\s*(?:/\s*(tcp|udp)\s*)?\Z', re.IGNORECASE)
 # One argument of a directive: a bare word, or a quoted string. Nothing in
 # either may end the directive (;), open or close a block ({ }), start a
 # comment (#) or escape the next character (\).
 _ARGUMENT = r'''(?:[^\s;{}#'"\\]+|"[^"\n\r;{}#\\]*"|'[^'\n\r;{}#\\]*')'''
-_DIRECTIVE = re.compile(r'^([a-z_][a-z0-9_]*)((?:[ \t]+%s)*)$' % _ARGUMENT)
+_DIRECTIVE = re.compile(r'^([a-z_][a-z0-9_]*)((?:[ \t]+%s)*)\Z' % _ARGUMENT)
 _DIRECTIVE_ARGUMENT = re.compile(_ARGUMENT)
-_HOST = re.compile(r'^%s(?:\.%s)*$' % (_LABEL, _LABEL))
-_UPSTREAM_PARAMETER = re.compile(r'^[a-z_]+(?:=[A-Za-z0-9._:]+)?$')
+_HOST = re.compile(r'^%s(?:\.%s)*\Z' % (_LABEL, _LABEL))
+_UPSTREAM_PARAMETER = re.compile(r'^[a-z_]+(?:=[A-Za-z0-9._:]+)?\Z')
 
 SITE_KEYS = ('upstream', 'upstream_scheme', 'root', 'directives')
 UPSTREAM_SCHEMES = ('http', 'https')
@@ -90,7 +91,7 @@ def _bool_or_fail(value, where):
 
 def _port_or_fail(value, where):
     """A listening port: 1 to 65535, as an int or a string of digits."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.match(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         _fail('%s: expected a port from 1 to 65535, got %s' % (where, _describe(value)))
@@ -98,19 +99,17 @@ def _port_or_fail(value, where):
 
 
 def _address_or_fail(text, where):
-    """Return an address known to be plain IPv4 or IPv6 text, safe in any directive.
+    """Return the canonical address, known to be made of hex digits, dots and colons only.
 
-    The shared normaliser accepts IPv6 zone identifiers (fe80::1%eth0), whose
-    text is free-form: they are refused here, with anything else that is not
-    made of hex digits, dots and colons.
+    The shared normaliser decides what is an address; the character check is a
+    second, independent guard for text that ends up in listen directives.
     """
     try:
         canonical = normalize_ip(text, where)
     except LoadBalancerDataError as exc:
         _fail(str(exc))
-    if getattr(ipaddress.ip_address(canonical), 'scope_id', None) or not _ADDRESS_TEXT.match(canonical):
-        _fail('%s: %s is not a plain IPv4 or IPv6 address (zone identifiers are not supported)'
-              % (where, _describe(text)))
+    if not _ADDRESS_TEXT.match(canonical):
+        _fail('%s: %s is not a plain IPv4 or IPv6 address' % (where, _describe(text)))
     return canonical
 
 
@@ -170,7 +169,7 @@ def _checked_upstream_server(value, where):
             problem = 'unix: must be followed by an absolute socket path'
     else:
         host, sep, port = address.rpartition(':')
-        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not sep or not _DIGITS.match(port) or not 1 <= int(port) <= 65535:
             problem = 'expected host:port with a port from 1 to 65535'
         elif host.startswith('[') and host.endswith(']'):
             inner = host[1:-1]

@@ -1,0 +1,379 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+# Fixtures for the nginx_frontends role tests: a real nginx (Debian's package,
+# with its stream module) running from a private directory, small upstream
+# servers to proxy to, and clients that talk to them. Everything binds to
+# loopback addresses; nginx is never started through a service manager and is
+# stopped by the PID in its own pid file.
+#
+#   nginx_binary    (session) path of nginx; installs Debian's packages if missing
+#   nginx_instance  (function) NginxInstance: paths, role variables, pid, stop()
+#   http_upstream   (factory) http_upstream(name) -> HttpUpstream recording requests
+#   udp_echo        (factory) udp_echo() -> port of a UDP server answering b"echo:" + data
+#   tcp_echo        (factory) tcp_echo() -> port of a TCP server doing the same
+#   free_ports      (function) free_ports(count) -> high ports free on loopback, TCP and UDP
+
+import http.client
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+NGINX_PACKAGES = ("nginx", "libnginx-mod-stream")
+STREAM_MODULE_CONFIG = Path("/etc/nginx/modules-enabled/50-mod-stream.conf")
+PORT_RANGE = (18080, 28999)
+WAIT_SECONDS = 15.0
+IO_TIMEOUT = 5.0
+
+
+def _nginx_ready():
+    return shutil.which("nginx") is not None and STREAM_MODULE_CONFIG.exists()
+
+
+def _apt_get_install(packages):
+    """Install Debian packages without letting their scripts start services."""
+    policy = Path("/usr/sbin/policy-rc.d")
+    added_policy = not policy.exists()
+    if added_policy:
+        policy.write_text("#!/bin/sh\nexit 101\n", encoding="utf-8")
+        policy.chmod(0o755)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+            done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=600, check=False)
+            if done.returncode != 0:
+                raise AssertionError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    finally:
+        if added_policy:
+            policy.unlink()
+
+
+@pytest.fixture(scope="session")
+def nginx_binary():
+    """nginx with its stream module; Debian's packages are installed when they are missing."""
+    if not _nginx_ready():
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise AssertionError(f"nginx and its stream module are needed: apt-get install {' '.join(NGINX_PACKAGES)}")
+        _apt_get_install(NGINX_PACKAGES)
+    assert _nginx_ready(), "nginx or its stream module is still missing after installing " + " ".join(NGINX_PACKAGES)
+    return shutil.which("nginx")
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def _port_is_free(port):
+    for family, kind, address in ((socket.AF_INET, socket.SOCK_STREAM, "0.0.0.0"), (socket.AF_INET, socket.SOCK_DGRAM, "0.0.0.0"),
+                                  (socket.AF_INET6, socket.SOCK_STREAM, "::"), (socket.AF_INET6, socket.SOCK_DGRAM, "::")):
+        probe = socket.socket(family, kind)
+        try:
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            probe.bind((address, port))
+        except OSError:
+            return False
+        finally:
+            probe.close()
+    return True
+
+
+@pytest.fixture
+def free_ports():
+    """Factory: ``free_ports(count)`` returns distinct high ports with nothing bound to them."""
+    handed_out = set()
+
+    def pick(count):
+        ports = []
+        candidates = list(range(*PORT_RANGE))
+        random.shuffle(candidates)
+        for port in candidates:
+            if port not in handed_out and _port_is_free(port):
+                ports.append(port)
+                handed_out.add(port)
+                if len(ports) == count:
+                    return ports
+        raise AssertionError(f"fewer than {count} free ports in {PORT_RANGE}")
+
+    return pick
+
+
+# --------------------------------------------------------------------------- nginx
+
+
+class NginxInstance:
+    """An nginx whose configuration, pid file, logs and web root live in one private directory."""
+
+    def __init__(self, binary, directory):
+        self.binary = binary
+        self.directory = Path(directory)
+        self.conf_path = self.directory / "nginx.conf"
+        self.pid_path = self.directory / "nginx.pid"
+        self.error_log = self.directory / "error.log"
+        self.access_log = self.directory / "access.log"
+        self.web_root = self.directory / "www"
+        self.web_root.mkdir()
+        self.index_text = f"static page {self.directory.name}\n"
+        (self.web_root / "index.html").write_text(self.index_text, encoding="utf-8")
+        for path in (self.directory, self.web_root, self.web_root / "index.html"):
+            path.chmod(0o755 if path.is_dir() else 0o644)  # the workers run as www-data
+
+    def role_vars(self, **overrides):
+        """Role variables that point nginx_frontends at this instance; overrides are added as given."""
+        variables = {
+            "nginx_frontends_conf_path": str(self.conf_path),
+            "nginx_frontends_pid_path": str(self.pid_path),
+            "nginx_frontends_error_log": str(self.error_log),
+            "nginx_frontends_access_log": str(self.access_log),
+            "nginx_frontends_http_includes": [],
+            "nginx_frontends_start_command": [self.binary, "-c", str(self.conf_path)],
+        }
+        variables.update(overrides)
+        return variables
+
+    def check_config(self):
+        """``nginx -t`` on the installed configuration: (exit code, output)."""
+        done = subprocess.run([self.binary, "-t", "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, check=False)
+        return done.returncode, done.stdout + done.stderr
+
+    def master_pid(self):
+        """PID of the running master process, or None."""
+        try:
+            pid = int(self.pid_path.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            return None
+        return pid if Path(f"/proc/{pid}").exists() else None
+
+    def worker_pids(self):
+        master = self.master_pid()
+        if master is None:
+            return set()
+        children = Path(f"/proc/{master}/task/{master}/children")
+        return set(int(pid) for pid in children.read_text(encoding="utf-8").split())
+
+    def log(self):
+        try:
+            return self.error_log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        """Stop the master process named in the pid file and wait until it is gone."""
+        pid = self.master_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def nginx_instance(nginx_binary):
+    # A world-readable directory of its own (pytest's tmp_path is private to root).
+    directory = tempfile.mkdtemp(prefix="nginx-frontends-", dir="/tmp")
+    instance = NginxInstance(nginx_binary, directory)
+    yield instance
+    instance.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- upstreams
+
+
+class HttpUpstream:
+    """An HTTP server on 127.0.0.1 that answers every GET with its name and records what it got."""
+
+    def __init__(self, name):
+        self.name = name
+        self.requests = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                upstream.requests.append({"path": self.path, "headers": dict(self.headers.items())})
+                body = f"upstream {upstream.name} {self.path}\n".encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, name=f"upstream-{name}", daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_upstream():
+    started = []
+
+    def start(name):
+        upstream = HttpUpstream(name)
+        started.append(upstream)
+        return upstream
+
+    yield start
+    for upstream in started:
+        upstream.stop()
+
+
+class _EchoServer:
+    """Answers each UDP datagram or TCP line with b"echo:" and what it got."""
+
+    def __init__(self, kind):
+        self.socket = socket.socket(socket.AF_INET, kind)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.stopping = threading.Event()
+        if kind == socket.SOCK_STREAM:
+            self.socket.listen(8)
+        self.socket.settimeout(0.2)
+        target = self._serve_tcp if kind == socket.SOCK_STREAM else self._serve_udp
+        self.thread = threading.Thread(target=target, name=f"echo-{self.port}", daemon=True)
+        self.thread.start()
+
+    def _serve_udp(self):
+        while not self.stopping.is_set():
+            try:
+                data, peer = self.socket.recvfrom(2048)
+            except (socket.timeout, OSError):
+                continue
+            self.socket.sendto(b"echo:" + data, peer)
+
+    def _serve_tcp(self):
+        while not self.stopping.is_set():
+            try:
+                connection, _peer = self.socket.accept()
+            except (socket.timeout, OSError):
+                continue
+            with connection:
+                connection.settimeout(IO_TIMEOUT)
+                try:
+                    connection.sendall(b"echo:" + connection.recv(2048))
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)
+        self.socket.close()
+
+
+def _echo_factory(kind):
+    started = []
+
+    def start():
+        server = _EchoServer(kind)
+        started.append(server)
+        return server.port
+
+    return started, start
+
+
+@pytest.fixture
+def udp_echo():
+    started, start = _echo_factory(socket.SOCK_DGRAM)
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def tcp_echo():
+    started, start = _echo_factory(socket.SOCK_STREAM)
+    yield start
+    for server in started:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- clients
+
+
+class HttpAnswer:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def __repr__(self):
+        return f"HttpAnswer({self.status}, {self.body!r})"
+
+
+def http_get(address, port, path="/", host_header=None):
+    """One GET; returns an HttpAnswer. Raises OSError when nothing answers."""
+    connection = http.client.HTTPConnection(address, port, timeout=IO_TIMEOUT)
+    try:
+        headers = {"Host": host_header} if host_header else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return HttpAnswer(response.status, response.read().decode("utf-8", "replace"), dict(response.getheaders()))
+    finally:
+        connection.close()
+
+
+def udp_exchange(address, port, payload):
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as client:
+        client.settimeout(IO_TIMEOUT)
+        client.sendto(payload, (address, port))
+        return client.recvfrom(2048)[0]
+
+
+def tcp_exchange(address, port, payload):
+    with socket.create_connection((address, port), timeout=IO_TIMEOUT) as client:
+        client.sendall(payload)
+        return client.recv(2048)
+
+
+def eventually(probe, check, what):
+    """Call probe() until check(result) holds (nginx swaps workers after a reload); fail after a bound."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    last = None
+    while True:
+        try:
+            last = probe()
+        except OSError as exc:
+            last = exc
+        if check(last):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still {last!r} after {WAIT_SECONDS:.0f}s")
+        time.sleep(0.1)
+
+
+def refused(address, port):
+    """True when nothing accepts TCP connections on address:port."""
+    try:
+        with socket.create_connection((address, port), timeout=IO_TIMEOUT):
+            return False
+    except ConnectionRefusedError:
+        return True
