@@ -687,7 +687,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self):
         if self.path.startswith("/"):
-            path, _, query = self.path.partition("#")[0].partition("?")
+            path, _ignored, query = self.path.partition("#")[0].partition("?")
         else:  # absolute form, as a client configured with a proxy sends it
             url = urlsplit(self.path)
             path, query = url.path or "/", url.query
@@ -889,7 +889,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         connection = self.connection
         while not self.server.stopping.is_set():
             try:
-                readable, _, _ = select.select([connection], [], [], 0.1)
+                readable, _ignored, _ignored = select.select([connection], [], [], 0.1)
                 if readable and not connection.recv(4096):
                     return
             except (OSError, ValueError):
@@ -998,7 +998,7 @@ class Emulator:
         server = self._server
         while not self._stopping.is_set():
             try:
-                readable, _, _ = select.select([server.socket, self._wake_reader], [], [])
+                readable, _ignored, _ignored = select.select([server.socket, self._wake_reader], [], [])
             except (OSError, ValueError):
                 return
             if server.socket in readable and not self._stopping.is_set():

@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import io
 import json
 import random
 import re
@@ -38,6 +39,8 @@ DEFAULT_TIMEOUT = 5.0
 # Azure: "retry after some time for a max of 70 seconds" (410 while IMDS starts).
 DEFAULT_RETRY_TIMEOUT = 70.0
 MAX_BODY_BYTES = 1024 * 1024
+# IMDS documents are a few levels deep; anything deeper is not IMDS and could exhaust the recursion limit.
+MAX_JSON_DEPTH = 64
 # IMDS allows 5 requests per second per VM.
 MIN_REQUEST_INTERVAL = 0.2
 BACKOFF_BASE = 0.5
@@ -66,7 +69,7 @@ STATUS_ADVICE = {
     429: ('throttled', 'IMDS throttled the requests: more than 5 per second came from this VM. '
                        'Reduce concurrent IMDS callers on the VM or raise retry_timeout.'),
     500: ('server_error', 'IMDS had an internal error. Retry later.'),
-    503: ('unavailable', 'IMDS is temporarily unavailable. Retry later.'),
+    503: ('unavailable', 'Azure reports a temporary outage of IMDS on this VM.'),
 }
 
 
@@ -248,11 +251,16 @@ class ImdsClient(object):
         """GET a path and return the decoded JSON document."""
         body = self.get(path, api_version=api_version, query=query, fmt='json')
         try:
-            return json.loads(body.decode('utf-8'))
+            document = json.loads(body.decode('utf-8'))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ImdsError('IMDS answered %s with a body that is not valid JSON (%s): %s'
                             % (normalize_path(path), exc, _short(body.decode('utf-8', 'replace'), 120)),
                             code='invalid_json')
+        except RecursionError:
+            raise _too_deep(path)
+        if json_depth_exceeds(document, MAX_JSON_DEPTH):
+            raise _too_deep(path)
+        return document
 
     def get_text(self, path, api_version=None, query=None):
         """GET a leaf path with format=text and return the text."""
@@ -285,10 +293,13 @@ class ImdsClient(object):
                 if exc.retry_after is not None:
                     delay = max(delay, exc.retry_after)
                 elapsed = self.clock() - started
-                if elapsed + delay > self.retry_timeout:
+                remaining = self.retry_timeout - elapsed
+                if remaining <= 0 or (exc.retry_after is not None and exc.retry_after > remaining):
                     raise ImdsError('%s Gave up after %d attempt(s) over %.1f s (retry_timeout is %.0f s).'
                                     % (exc.message, self.attempts, elapsed, self.retry_timeout),
                                     code=exc.code, status=exc.status, body=exc.body)
+                # The last attempt goes out when the budget ends rather than giving up early.
+                delay = min(delay, remaining)
                 retry += 1
                 self.sleep(delay)
 
@@ -323,13 +334,14 @@ class ImdsClient(object):
         connection = http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             self._connect(connection)
+            connection.sock = _DeadlineSocket(connection.sock, deadline, self.clock)
             try:
                 connection.putrequest('GET', target, skip_accept_encoding=True)
                 connection.putheader('Metadata', 'true')
                 connection.putheader('User-Agent', USER_AGENT)
                 connection.endheaders()
                 response = connection.getresponse()
-                body = self._read_body(connection, response, deadline, path)
+                body = self._read_body(response, path)
             except socket.timeout:
                 raise ImdsError('IMDS at %s did not answer %s within %.1f s (timeout). Raise timeout if IMDS is slow '
                                 'on this VM.' % (self.endpoint, path, self.timeout), code='timeout')
@@ -364,8 +376,11 @@ class ImdsClient(object):
             raise ImdsError('IMDS at %s did not accept a connection within %.1f s (timeout).'
                             % (self.endpoint, self.timeout), code='timeout')
         except OSError as exc:
+            # EINVAL, EACCES and EPERM are what blackhole and prohibit routes and firewall
+            # rules give: hosts often fence off 169.254.169.254 that way when they are not on Azure.
             unreachable = exc.errno in (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH,
-                                        errno.EADDRNOTAVAIL, errno.ENETDOWN, errno.EHOSTDOWN)
+                                        errno.EADDRNOTAVAIL, errno.ENETDOWN, errno.EHOSTDOWN,
+                                        errno.EINVAL, errno.EACCES, errno.EPERM)
             if self.detect and unreachable and not self._dmi_says_azure:
                 raise NotAzureError('No Azure IMDS here: %s is unreachable (%s), so this host is not an Azure VM.'
                                     % (self.endpoint, _os_error(exc)))
@@ -375,19 +390,15 @@ class ImdsClient(object):
             raise ImdsError('Cannot connect to IMDS at %s: %s. Check the endpoint option and that the service there '
                             'is running.' % (self.endpoint, _os_error(exc)), code='unreachable')
 
-    def _read_body(self, connection, response, deadline, path):
-        """Read at most MAX_BODY_BYTES before the deadline, whatever pace the server sends at."""
+    @staticmethod
+    def _read_body(response, path):
+        """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time."""
         declared = response.getheader('Content-Length')
         if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
             raise _too_large(path, int(declared))
         chunks = []
         received = 0
         while True:
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                raise socket.timeout()
-            if connection.sock is not None:
-                connection.sock.settimeout(remaining)
             chunk = response.read1(65536)
             if not chunk:
                 break
@@ -398,6 +409,68 @@ class ImdsClient(object):
         if declared is not None and declared.strip().isdigit() and received < int(declared):
             raise _truncated(path)
         return b''.join(chunks)
+
+
+class _DeadlineSocket(object):
+    """A connected socket whose reads, through makefile(), all stop at one deadline.
+
+    A plain socket timeout applies to each read on its own, so a server that
+    sends its headers or body a byte at a time could hold a request far longer
+    than ``timeout``; here all reads of one request share the same deadline.
+    Everything else is passed through to the socket.
+    """
+
+    def __init__(self, sock, deadline, clock):
+        self._sock = sock
+        self._deadline = deadline
+        self._clock = clock
+
+    def makefile(self, mode='rb', buffering=None, **_kwargs):
+        # The socket's own raw reader keeps the descriptor open after http.client
+        # closes the connection object, until the response is read.
+        raw = _DeadlineReader(self._sock, self._sock.makefile('rb', buffering=0), self._deadline, self._clock)
+        return io.BufferedReader(raw, buffer_size=buffering or io.DEFAULT_BUFFER_SIZE)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Raw reader that gives every read only the time left before the deadline."""
+
+    def __init__(self, sock, raw, deadline, clock):
+        super(_DeadlineReader, self).__init__()
+        self._sock = sock
+        self._raw = raw
+        self._deadline = deadline
+        self._clock = clock
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise socket.timeout('timed out')
+        self._sock.settimeout(remaining)
+        return self._raw.readinto(buffer)
+
+    def close(self):
+        self._raw.close()
+        super(_DeadlineReader, self).close()
+
+
+def json_depth_exceeds(document, limit):
+    """Whether lists and objects in document nest deeper than limit (checked without recursion)."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (list, dict)):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _quote(value):
@@ -411,6 +484,11 @@ def _os_error(exc):
 def _truncated(path):
     return ImdsError('IMDS closed the connection before the whole answer for %s arrived (truncated body).' % path,
                      code='truncated')
+
+
+def _too_deep(path):
+    return ImdsError('IMDS answered %s with JSON nested deeper than %d levels; that is not an IMDS document.'
+                     % (normalize_path(path), MAX_JSON_DEPTH), code='invalid_json')
 
 
 def _too_large(path, size):

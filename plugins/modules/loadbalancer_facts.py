@@ -22,7 +22,7 @@ description:
     An answer that cannot be trusted (malformed JSON, an IP address that does not parse, a port out of range)
     fails the task and no facts are returned, so previously known facts are never replaced by partial ones.
 author:
-  - imds.azure contributors
+  - imds.azure maintainers (@imds-azure)
 extends_documentation_fragment:
   - imds.azure.imds
   - imds.azure.imds.ATTRIBUTES

@@ -18,7 +18,7 @@ description:
     rate limit, retries and errors.
   - Unlike M(imds.azure.loadbalancer_facts), a host that is not an Azure VM makes this module fail.
 author:
-  - imds.azure contributors
+  - imds.azure maintainers (@imds-azure)
 extends_documentation_fragment:
   - imds.azure.imds
   - imds.azure.imds.ATTRIBUTES

@@ -71,11 +71,11 @@ def port_of(target):
     return target.port
 
 
-def fetch(target, path, method="GET", headers=METADATA, body=None, timeout=5.0):
+def fetch(target, path, method="GET", headers=None, body=None, timeout=5.0):
     """One request on a fresh connection; returns a Reply."""
     connection = http.client.HTTPConnection("127.0.0.1", port_of(target), timeout=timeout)
     try:
-        connection.request(method, path, body=body, headers=dict(headers))
+        connection.request(method, path, body=body, headers=dict(METADATA if headers is None else headers))
         response = connection.getresponse()
         return Reply(response.status, response.headers, response.read())
     finally:

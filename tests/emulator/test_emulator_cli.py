@@ -100,7 +100,7 @@ def test_scenario_starts_answers_and_exits_cleanly(run_cli, tmp_path, signum):
 def test_ready_line_is_the_only_stdout_line(run_cli):
     running = run_cli("--scenario", "empty", "--port", "0")
     fetch_lb(running.endpoints["default"])
-    returncode, stdout, _ = running.stop()
+    returncode, stdout, _ignored = running.stop()
     assert returncode == 0 and stdout == ""  # everything after the ready line: nothing
 
 
@@ -116,7 +116,7 @@ def test_log_requests_prints_one_line_per_request(run_cli):
     fetch_lb(running.endpoints["default"])
     fetch_lb(running.endpoints["default"])
     fetch(running.endpoints["default"], "/__emulator__/requests")
-    returncode, _, stderr = running.stop()
+    returncode, _ignored, stderr = running.stop()
     assert returncode == 0
     lines = stderr.strip().splitlines()
     assert len(lines) == 2
@@ -206,7 +206,7 @@ def test_fleet_serves_each_host_on_its_own_port(run_cli, tmp_path):
     assert len(fetch(endpoints["vm01"], "/__emulator__/requests").json()["requests"]) == 2
     assert len(fetch(endpoints["vm03"], "/__emulator__/requests").json()["requests"]) == 1
 
-    returncode, _, stderr = running.stop()
+    returncode, _ignored, stderr = running.stop()
     assert (returncode, stderr) == (0, "")
 
 

@@ -32,7 +32,7 @@ def test_request_log_records_imds_traffic(start_emulator):
 
 def test_control_calls_are_not_logged_throttled_or_header_checked(start_emulator):
     emulator = start_emulator(make_scenario(rate_limit={"requests": 1, "seconds": 60}))
-    for _ in range(20):
+    for _ignored in range(20):
         reply = control(emulator, "GET", "requests")
         assert reply.status == 200
         assert reply.json() == {"requests": []}
@@ -89,11 +89,11 @@ def test_put_malformed_json_is_refused(start_emulator):
 
 def test_reset_clears_log_faults_and_rate_limiter(start_emulator):
     emulator = start_emulator(make_scenario(faults=[{"count": 1, "status": 503}], rate_limit={"requests": 2, "seconds": 60}))
-    assert [fetch_lb(emulator).status for _ in range(3)] == [503, 200, 429]
+    assert [fetch_lb(emulator).status for _ignored in range(3)] == [503, 200, 429]
     reply = control(emulator, "POST", "reset")
     assert (reply.status, reply.json()) == (200, {"status": "ok"})
     assert emulator.requests() == []
-    assert [fetch_lb(emulator).status for _ in range(3)] == [503, 200, 429]
+    assert [fetch_lb(emulator).status for _ignored in range(3)] == [503, 200, 429]
 
 
 @pytest.mark.parametrize("method, name", [("POST", "requests"), ("DELETE", "scenario"), ("GET", "reset")])

@@ -26,7 +26,7 @@ def with_faults(*faults, **overrides):
 
 def test_status_fault_for_a_count_then_normal_answers(start_emulator):
     emulator = start_emulator(with_faults({"path": "/metadata/loadbalancer", "count": 2, "status": 503}))
-    replies = [fetch_lb(emulator) for _ in range(3)]
+    replies = [fetch_lb(emulator) for _ignored in range(3)]
     assert [reply.status for reply in replies] == [503, 503, 200]
     assert replies[0].json() == {"error": "Internal service unavailable. Retry later"}
     assert replies[2].json() == SIMPLE_LOADBALANCER
@@ -100,12 +100,12 @@ def test_seconds_window_starts_at_the_first_matching_request(start_emulator):
 
 def test_fault_without_duration_applies_to_every_request(start_emulator):
     emulator = start_emulator(with_faults({"status": 500}))
-    assert {fetch_lb(emulator).status for _ in range(6)} == {500}
+    assert {fetch_lb(emulator).status for _ignored in range(6)} == {500}
 
 
 def test_faults_apply_in_order(start_emulator):
     emulator = start_emulator(with_faults({"count": 1, "status": 503}, {"count": 2, "status": 500}, {"count": 1, "status": 429}))
-    assert [fetch_lb(emulator).status for _ in range(5)] == [503, 500, 500, 429, 200]
+    assert [fetch_lb(emulator).status for _ignored in range(5)] == [503, 500, 500, 429, 200]
 
 
 def test_fault_path_is_a_prefix_on_segment_boundaries(start_emulator):
@@ -180,7 +180,7 @@ def test_hang_blocks_neither_other_clients_nor_shutdown(start_emulator):
 
 def test_hang_until_the_client_gives_up(start_emulator):
     emulator = start_emulator(with_faults({"count": 2, "hang": True}))
-    for _ in range(2):
+    for _ignored in range(2):
         with pytest.raises(TimeoutError):
             fetch_lb(emulator, timeout=0.3)
     assert fetch_lb(emulator).status == 200
@@ -194,7 +194,7 @@ def test_drip_sends_the_normal_body_slowly(start_emulator):
         received = b""
         while b"\r\n\r\n" not in received:
             received += raw.recv(4096)
-        head, _, body = received.partition(b"\r\n\r\n")
+        head, _ignored, body = received.partition(b"\r\n\r\n")
         pieces = [body] if body else []
         while True:
             piece = raw.recv(4096)

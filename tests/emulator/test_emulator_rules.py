@@ -246,7 +246,7 @@ def test_scenario_without_instance_gets_a_default_vm(start_emulator):
 
 def test_rate_limit_allows_five_a_second_then_429(start_emulator):
     emulator = start_emulator(make_scenario(rate_limit={"requests": 5, "seconds": 30}))
-    statuses = [fetch_lb(emulator).status for _ in range(8)]
+    statuses = [fetch_lb(emulator).status for _ignored in range(8)]
     assert statuses == [200] * 5 + [429] * 3
     reply = fetch_lb(emulator)
     assert reply.json() == {"error": "Too many requests"}
@@ -260,7 +260,7 @@ def test_default_rate_limit_is_five_requests_a_second(start_emulator):
     assert emulator.scenario["rate_limit"] == {"requests": 5, "seconds": 1.0}
     # Ten requests sent back to back take far less than a second here, so the
     # sixth and later fall inside the first one's window.
-    statuses = [fetch_lb(emulator).status for _ in range(10)]
+    statuses = [fetch_lb(emulator).status for _ignored in range(10)]
     assert statuses[:5] == [200] * 5
     assert 429 in statuses[5:]
 
@@ -268,9 +268,9 @@ def test_default_rate_limit_is_five_requests_a_second(start_emulator):
 def test_throttled_requests_do_not_extend_the_window(start_emulator):
     emulator = start_emulator(make_scenario(rate_limit={"requests": 2, "seconds": 0.6}))
     first_admitted = time.monotonic()
-    assert [fetch_lb(emulator).status for _ in range(2)] == [200, 200]
+    assert [fetch_lb(emulator).status for _ignored in range(2)] == [200, 200]
     time.sleep(0.35)
-    assert [fetch_lb(emulator).status for _ in range(3)] == [429, 429, 429]
+    assert [fetch_lb(emulator).status for _ignored in range(3)] == [429, 429, 429]
     # Once the admitted pair has left the window a request goes through, even
     # though the throttled ones above are younger than the window.
     time.sleep(max(0.0, first_admitted + 0.7 - time.monotonic()))
@@ -279,13 +279,13 @@ def test_throttled_requests_do_not_extend_the_window(start_emulator):
 
 def test_rejected_requests_count_against_the_limit(start_emulator):
     emulator = start_emulator(make_scenario(rate_limit={"requests": 3, "seconds": 30}))
-    assert [fetch_lb(emulator, headers={}).status for _ in range(3)] == [400, 400, 400]
+    assert [fetch_lb(emulator, headers={}).status for _ignored in range(3)] == [400, 400, 400]
     assert fetch_lb(emulator).status == 429
 
 
 def test_rate_limit_null_disables_throttling(start_emulator):
     emulator = start_emulator(make_scenario(rate_limit=None))
-    assert {fetch_lb(emulator).status for _ in range(25)} == {200}
+    assert {fetch_lb(emulator).status for _ignored in range(25)} == {200}
 
 
 # -- HTTP details

@@ -58,7 +58,7 @@ def test_bundled_scenario_settles_on_its_load_balancer_answer(start_emulator, na
     scenario = unthrottled(name)
     emulator = start_emulator(scenario)
     # Walk past the scenario's faults; the answer after them is the steady state.
-    for _ in range(sum(fault.get("count", 1) for fault in scenario["faults"])):
+    for _ignored in range(sum(fault.get("count", 1) for fault in scenario["faults"])):
         fetch_lb(emulator)
     reply = fetch_lb(emulator)
     if "loadbalancer" in scenario and not scenario.get("loadbalancer_error"):
@@ -133,7 +133,7 @@ def test_scale_set_instance_names_its_scale_set(start_emulator):
 
 def test_transient_then_ok_sequence(start_emulator):
     emulator = start_emulator(unthrottled("transient-then-ok"))
-    replies = [fetch_lb(emulator) for _ in range(3)]
+    replies = [fetch_lb(emulator) for _ignored in range(3)]
     assert [reply.status for reply in replies] == [503, 503, 200]
     assert replies[0].json() == {"error": "Internal service unavailable. Retry later"}
     assert replies[2].json() == DOCS_SAMPLE
@@ -141,14 +141,14 @@ def test_transient_then_ok_sequence(start_emulator):
 
 def test_enabling_sequence(start_emulator):
     emulator = start_emulator(unthrottled("enabling"))
-    replies = [fetch_lb(emulator) for _ in range(4)]
+    replies = [fetch_lb(emulator) for _ignored in range(4)]
     assert [reply.status for reply in replies] == [404, 404, 404, 200]
     assert replies[0].json() == {"error": "/metadata/loadbalancer isn't currently available"}
 
 
 def test_throttled_sequence(start_emulator):
     emulator = start_emulator(unthrottled("throttled"))
-    assert [fetch_lb(emulator).status for _ in range(7)] == [429, 429, 429, 200, 429, 429, 200]
+    assert [fetch_lb(emulator).status for _ignored in range(7)] == [429, 429, 429, 200, 429, 429, 200]
 
 
 # -- loading

@@ -35,7 +35,7 @@ class Answer(object):
     """One scripted answer: a status with body, or a misbehaviour."""
 
     def __init__(self, status=200, body=b'', content_type='application/json; charset=utf-8', headers=None,
-                 behaviour=None, declared_length=None, drip_interval=0.0):
+                 behaviour=None, declared_length=None, drip_interval=0.0, header_drip_interval=0.0):
         if not isinstance(body, bytes):
             body = (body if isinstance(body, str) else json.dumps(body)).encode('utf-8')
         self.status = status
@@ -45,6 +45,7 @@ class Answer(object):
         self.behaviour = behaviour
         self.declared_length = declared_length
         self.drip_interval = drip_interval
+        self.header_drip_interval = header_drip_interval
 
     @classmethod
     def from_fixture(cls, name, **kwargs):
@@ -65,6 +66,7 @@ class ScriptedServer(object):
         self.endpoint = 'http://127.0.0.1:%d' % self.port
         self.answers = []
         self.requests = []
+        self.header_bytes_sent = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -99,11 +101,11 @@ class ScriptedServer(object):
                 return None
             data += chunk
         head = data.split(b'\r\n\r\n', 1)[0].decode('latin-1')
-        request_line, _, header_block = head.partition('\r\n')
+        request_line, _ignored, header_block = head.partition('\r\n')
         method, target, _version = request_line.split(' ', 2)
         headers = {}
         for line in header_block.split('\r\n'):
-            name, _, value = line.partition(':')
+            name, _ignored, value = line.partition(':')
             headers[name.strip().lower()] = value.strip()
         return {'method': method, 'target': target, 'headers': headers, 'time': time.monotonic()}
 
@@ -127,19 +129,29 @@ class ScriptedServer(object):
             if answer.behaviour != 'no_length':
                 head.append('Content-Length: %d' % length)
             head.extend('%s: %s' % item for item in answer.headers.items())
-            connection.sendall(('\r\n'.join(head) + '\r\n\r\n').encode('latin-1'))
+            head_bytes = ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1')
+            if answer.header_drip_interval:
+                self._drip(connection, head_bytes, answer.header_drip_interval, count_headers=True)
+                return
+            connection.sendall(head_bytes)
             if answer.drip_interval:
-                for index in range(len(answer.body)):
-                    if self.stopping.is_set():
-                        return
-                    connection.sendall(answer.body[index:index + 1])
-                    time.sleep(answer.drip_interval)
+                self._drip(connection, answer.body, answer.drip_interval)
             else:
                 connection.sendall(answer.body)
         except OSError:
             pass
         finally:
             connection.close()
+
+    def _drip(self, connection, data, interval, count_headers=False):
+        """Send data one byte at a time until done, the client leaves, or the server stops."""
+        for index in range(len(data)):
+            if self.stopping.is_set():
+                return
+            connection.sendall(data[index:index + 1])
+            if count_headers:
+                self.header_bytes_sent += 1
+            time.sleep(interval)
 
     def stop(self):
         self.stopping.set()

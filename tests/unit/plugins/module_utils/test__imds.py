@@ -49,7 +49,8 @@ def client_for(server, fake_time=None, **kwargs):
     kwargs.setdefault('timeout', 2)
     kwargs.setdefault('retry_timeout', 70)
     if fake_time is not None:
-        kwargs.update(clock=fake_time.clock, sleep=fake_time.sleep, rand=lambda: 0.5)
+        kwargs.update(clock=fake_time.clock, sleep=fake_time.sleep)
+        kwargs.setdefault('rand', lambda: 0.5)
     return ImdsClient(endpoint=server.endpoint, **kwargs)
 
 
@@ -397,3 +398,50 @@ def test_error_text_prefers_the_error_member():
     assert error_text('x' * 1000).endswith('...')
     assert newest_versions('{"newest-versions": ["2025-04-07", 7]}') == ['2025-04-07']
     assert newest_versions('not json') == []
+
+
+def test_headers_dripping_byte_by_byte_cannot_outlast_the_timeout(server):
+    server.queue(Answer(status=200, body=b'{}', header_drip_interval=0.3))
+    client = client_for(server, timeout=1)
+    with pytest.raises(ImdsError) as raised:
+        client.get_json(LB, API)
+    assert raised.value.code == 'timeout'
+    assert server.header_bytes_sent < 10, 'the client stopped reading at its deadline'
+
+
+@pytest.mark.parametrize('depth', [_imds.MAX_JSON_DEPTH + 1, 100000])
+def test_json_nested_too_deep_is_refused(server, depth):
+    server.queue(Answer(status=200, body=b'[' * depth + b']' * depth))
+    with pytest.raises(ImdsError) as raised:
+        client_for(server).get_json(LB, API)
+    assert raised.value.code == 'invalid_json'
+    assert 'nested deeper' in raised.value.message
+
+
+def test_json_at_the_depth_limit_is_accepted(server):
+    depth = _imds.MAX_JSON_DEPTH
+    server.queue(Answer(status=200, body=b'[' * depth + b']' * depth))
+    document = client_for(server).get_json(LB, API)
+    for _level in range(depth - 1):
+        document = document[0]
+    assert document == []
+
+
+def test_last_retry_goes_out_when_the_budget_ends(server):
+    # Full backoff would overshoot the budget after the first failure; the client still tries at its end.
+    server.queue(Answer.from_fixture('imds_410_gone'), Answer.from_fixture('lb_200_documented'))
+    fake_time = FakeTime()
+    client = client_for(server, fake_time, retry_timeout=0.3, rand=lambda: 1.0)
+    assert 'loadbalancer' in client.get_json(LB, API)
+    assert client.attempts == 2
+    assert fake_time.now - 1000.0 <= 0.3 + _imds.MIN_REQUEST_INTERVAL
+
+
+def test_retry_after_beyond_the_budget_gives_up_at_once(server):
+    server.queue(Answer.from_fixture('lb_429_too_many', headers={'Retry-After': '60'}))
+    fake_time = FakeTime()
+    client = client_for(server, fake_time, retry_timeout=10)
+    with pytest.raises(ImdsError) as raised:
+        client.get_json(LB, API)
+    assert client.attempts == 1
+    assert 'Gave up after 1 attempt(s)' in raised.value.message

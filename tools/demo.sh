@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Show the collection at work without Azure: start the IMDS emulator with the
+# load balancer answer from Microsoft's documentation, then run
+# examples/playbook.yml against this machine, which gathers
+# imds.azure.loadbalancer_facts from the emulator and prints them.
+#
+# Steps: tools/setup.sh; build and install the collection into
+# .cache/collections; start tools/imds_emulator.py on 127.0.0.1 (a free
+# port); run the playbook; stop the emulator, even on failure or Ctrl-C.
+# Exits non-zero when any step fails.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCENARIO="${IMDS_SCENARIO:-documented}"
+DEMO_DIR="${REPO_ROOT}/.cache/demo"
+COLLECTIONS_PATH="${REPO_ROOT}/.cache/collections"
+READY_TIMEOUT_SECONDS=20
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf '==> demo failed: %s\n' "$*" >&2; exit 1; }
+
+EMULATOR_PID=""
+stop_emulator() {
+    if [[ -n "${EMULATOR_PID}" ]] && kill -0 "${EMULATOR_PID}" 2>/dev/null; then
+        kill -TERM "${EMULATOR_PID}" 2>/dev/null || true
+        wait "${EMULATOR_PID}" 2>/dev/null || true
+    fi
+    EMULATOR_PID=""
+}
+trap stop_emulator EXIT
+trap 'exit 130' INT TERM
+
+say "setting up (tools/setup.sh)"
+bash "${REPO_ROOT}/tools/setup.sh"
+PYTHON="${REPO_ROOT}/.venv/bin/python"
+export PATH="${REPO_ROOT}/.venv/bin:${PATH}"
+
+rm -rf "${DEMO_DIR}"
+mkdir -p "${DEMO_DIR}/dist" "${COLLECTIONS_PATH}"
+# Settings of the user's own ansible.cfg would change what the demo shows.
+export ANSIBLE_CONFIG="${DEMO_DIR}/ansible.cfg"
+printf '[defaults]\nretry_files_enabled = false\n' >"${ANSIBLE_CONFIG}"
+export ANSIBLE_COLLECTIONS_PATH="${COLLECTIONS_PATH}"
+export ANSIBLE_LOCAL_TEMP="${DEMO_DIR}/ansible-tmp"
+
+say "building and installing the collection into .cache/collections"
+ansible-galaxy collection build "${REPO_ROOT}" --output-path "${DEMO_DIR}/dist" >"${DEMO_DIR}/build.log" 2>&1 \
+    || { cat "${DEMO_DIR}/build.log" >&2; die "ansible-galaxy collection build"; }
+tarball="$(ls "${DEMO_DIR}"/dist/imds-azure-*.tar.gz)"
+ansible-galaxy collection install --offline --force -p "${COLLECTIONS_PATH}" "${tarball}" >"${DEMO_DIR}/install.log" 2>&1 \
+    || { cat "${DEMO_DIR}/install.log" >&2; die "ansible-galaxy collection install"; }
+
+say "starting the IMDS emulator (scenario: ${SCENARIO})"
+ready_file="${DEMO_DIR}/emulator-ready.json"
+"${PYTHON}" "${REPO_ROOT}/tools/imds_emulator.py" --scenario "${SCENARIO}" --host 127.0.0.1 --port 0 \
+    --ready-file "${ready_file}" >"${DEMO_DIR}/emulator.log" 2>&1 </dev/null &
+EMULATOR_PID=$!
+
+deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
+until [[ -s "${ready_file}" ]]; do
+    if ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
+        cat "${DEMO_DIR}/emulator.log" >&2
+        die "the emulator stopped before it was ready"
+    fi
+    if ((SECONDS >= deadline)); then
+        cat "${DEMO_DIR}/emulator.log" >&2
+        die "the emulator was not ready within ${READY_TIMEOUT_SECONDS}s"
+    fi
+    sleep 0.1
+done
+endpoint="$("${PYTHON}" -c 'import json, sys; print(json.load(open(sys.argv[1]))["endpoints"]["default"])' "${ready_file}")"
+say "emulator listening on ${endpoint}"
+
+say "running examples/playbook.yml"
+rc=0
+ansible-playbook -i "${REPO_ROOT}/examples/inventory.yml" "${REPO_ROOT}/examples/playbook.yml" \
+    -e "imds_endpoint=${endpoint}" || rc=$?
+
+stop_emulator
+if [[ ${rc} -ne 0 ]]; then
+    die "ansible-playbook exited ${rc}"
+fi
+say "done: the facts above came from the emulator at ${endpoint}"

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Prepare this checkout for development, tests and the demo.
+#
+#   - Debian packages the tests use (nginx, redis-server, iproute2, git, ...),
+#     installed with apt-get only when one is missing; services are never
+#     started here, tests start their own instances.
+#   - .venv: a virtual environment with the pinned tools of
+#     requirements-dev.txt and tests/unit/requirements.txt, reinstalled only
+#     when those files (or the Python version) change.
+#   - ansible-test's pip bootstrap script, replaced by an offline stand-in
+#     (tests/utils/pip_bootstrap.py, see the comment there).
+#
+# Safe to run again: when everything is in place it finishes in about a second.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${REPO_ROOT}/.venv"
+PYTHON="${PYTHON:-python3}"
+# ansible-core 2.19 needs at least this Python on the controller.
+MIN_PYTHON="3.11"
+
+DEBIAN_PACKAGES=(
+    ca-certificates # HTTPS to the package index
+    git             # tools/test.sh lists the files to test with git
+    iproute2        # `ip netns`, for tests that need a private network
+    nginx           # the nginx_frontends role renders and checks configs
+    python3-venv    # ensurepip for Debian's python3
+    redis-server    # tests that need a throw-away redis
+    shellcheck      # ansible-test sanity checks shell scripts with it
+)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+install_debian_packages() {
+    local missing=() package
+    for package in "${DEBIAN_PACKAGES[@]}"; do
+        if [[ "$(dpkg-query -W -f='${Status}' "${package}" 2>/dev/null)" != "install ok installed" ]]; then
+            missing+=("${package}")
+        fi
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+
+    command -v apt-get >/dev/null 2>&1 || die "missing packages (${missing[*]}) and no apt-get to install them"
+    log "installing Debian packages: ${missing[*]}"
+
+    # Package scripts would start nginx and redis as system services; tests run
+    # their own instances on ports they choose, so keep the services down. A
+    # policy-rc.d answering 101 ("action not allowed") does that; it is only
+    # added for this install when the machine has none.
+    local policy=/usr/sbin/policy-rc.d added_policy=""
+    if [[ ! -e "${policy}" ]]; then
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' > ${policy} && chmod 755 ${policy}"
+        added_policy=1
+    fi
+
+    local rc=0
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    if [[ ${rc} -eq 0 ]]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    fi
+    [[ -n "${added_policy}" ]] && as_root rm -f "${policy}"
+    [[ ${rc} -eq 0 ]] || die "apt-get failed (exit ${rc}) installing: ${missing[*]}"
+}
+
+python_is_recent_enough() {
+    "$1" -c "import sys; sys.exit(0 if sys.version_info >= tuple(map(int, '${MIN_PYTHON}'.split('.'))) else 1)" 2>/dev/null
+}
+
+create_venv() {
+    if [[ -x "${VENV}/bin/python" ]] && python_is_recent_enough "${VENV}/bin/python"; then
+        return 0
+    fi
+    command -v "${PYTHON}" >/dev/null 2>&1 || die "${PYTHON} not found; install Python ${MIN_PYTHON}+"
+    python_is_recent_enough "${PYTHON}" || die "$("${PYTHON}" -V 2>&1) is too old; Python ${MIN_PYTHON}+ is needed"
+    log "creating ${VENV} with $("${PYTHON}" -V 2>&1)"
+    rm -rf "${VENV}"
+    "${PYTHON}" -m venv "${VENV}"
+}
+
+install_python_requirements() {
+    local requirement_files=("${REPO_ROOT}/requirements-dev.txt")
+    [[ -f "${REPO_ROOT}/tests/unit/requirements.txt" ]] && requirement_files+=("${REPO_ROOT}/tests/unit/requirements.txt")
+
+    local stamp="${VENV}/.requirements.sha256" wanted
+    wanted="$( { "${VENV}/bin/python" -VV; cat "${requirement_files[@]}"; } | sha256sum | cut -d' ' -f1)"
+    if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
+        return 0
+    fi
+
+    log "installing Python requirements into .venv"
+    local pip_args=() file
+    for file in "${requirement_files[@]}"; do pip_args+=(-r "${file}"); done
+    # pip's output goes to a log: only a failure needs it.
+    local pip_log="${VENV}/pip-install.log"
+    if ! "${VENV}/bin/python" -m pip install --disable-pip-version-check "${pip_args[@]}" >"${pip_log}" 2>&1; then
+        tail -n 40 "${pip_log}" >&2
+        die "pip install failed for: ${requirement_files[*]} (full log: ${pip_log})"
+    fi
+    printf '%s\n' "${wanted}" >"${stamp}"
+}
+
+install_pip_bootstrap_for_ansible_test() {
+    # ansible-test runs ~/.ansible/test/cache/get_pip_<version>.py to put pip
+    # into the virtual environments it creates, and downloads that file when it
+    # is absent. Ask ansible-test which pip versions it wants rather than
+    # assuming one, then put our offline script at each of those paths.
+    local versions version target source="${REPO_ROOT}/tests/utils/pip_bootstrap.py"
+    versions="$("${VENV}/bin/python" - <<'PY'
+import types
+
+from ansible_test._internal.python_requirements import get_venv_packages
+from ansible_test._util.target.common.constants import CONTROLLER_PYTHON_VERSIONS, REMOTE_ONLY_PYTHON_VERSIONS
+
+wanted = set()
+for version in CONTROLLER_PYTHON_VERSIONS + REMOTE_ONLY_PYTHON_VERSIONS:
+    wanted.add(get_venv_packages(types.SimpleNamespace(version=version))['pip'])
+print('\n'.join(sorted(wanted)))
+PY
+)" || die "could not ask ansible-test which pip version it bootstraps"
+    [[ -n "${versions}" ]] || die "ansible-test named no pip version to bootstrap"
+
+    for version in ${versions}; do
+        target="${HOME}/.ansible/test/cache/get_pip_${version//./_}.py"
+        if ! cmp -s "${source}" "${target}" 2>/dev/null; then
+            log "installing offline pip bootstrap for ansible-test (pip ${version}): ${target}"
+            mkdir -p "$(dirname "${target}")"
+            cp "${source}" "${target}"
+        fi
+    done
+}
+
+main() {
+    install_debian_packages
+    create_venv
+    install_python_requirements
+    install_pip_bootstrap_for_ansible_test
+}
+
+main "$@"

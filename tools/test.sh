@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Run the whole test suite, stopping at the first stage that fails.
+#
+#   tools/test.sh              every stage, in this order:
+#     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.8+
+#     sanity   ansible-test sanity --python 3.11
+#     units    ansible-test units --python 3.11
+#     lint     ansible-lint (production profile, settings in .ansible-lint)
+#     pytest   tests/emulator and tests/e2e
+#   tools/test.sh units pytest only the stages named
+#
+# ansible-test wants the collection at .../ansible_collections/imds/azure, so
+# it runs on a fresh copy of the files git tracks or would track (not .venv,
+# .cache or tests/output) in a temporary directory outside the checkout (inside
+# it, ansible-test would ask git for the file list and find nothing, as .cache
+# is ignored). The copy is removed afterwards unless a stage failed, so the
+# reports in its tests/output/ can be read.
+#
+# Extra pytest options can be given in PYTEST_ADDOPTS. The last line printed
+# is pytest's summary; the exit status is non-zero when any stage failed,
+# including a pytest run that collected no tests.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ALL_STAGES=(vermin sanity units lint pytest)
+ANSIBLE_TEST_PYTHON="3.11"
+# Oldest Python the managed-host code must keep working on.
+MANAGED_HOST_MIN_PYTHON="3.8"
+COPY_ROOT=""
+COLLECTION_COPY=""
+
+STAGE_TIMES=()
+
+say() { printf '==> %s\n' "$*"; }
+
+fail() {
+    printf '\n==> FAILED: %s\n' "$*" >&2
+    if [[ -n "${COPY_ROOT}" ]]; then
+        printf '==> ansible-test ran in %s (kept for its tests/output/)\n' "${COLLECTION_COPY}" >&2
+        COPY_ROOT=""
+    fi
+    exit 1
+}
+
+remove_collection_copy() {
+    if [[ -n "${COPY_ROOT}" ]]; then
+        rm -rf "${COPY_ROOT}"
+        COPY_ROOT=""
+    fi
+}
+trap remove_collection_copy EXIT
+
+# run_stage NAME FUNCTION: time one stage and stop everything when it fails.
+# (Bash ignores `set -e` inside a function called as `f || ...`, so stage
+# functions return their failures explicitly.)
+run_stage() {
+    local name="$1" started=${SECONDS} rc=0
+    say "[${name}] starting"
+    "$2" || rc=$?
+    local elapsed=$((SECONDS - started))
+    STAGE_TIMES+=("${name} ${elapsed}s")
+    if [[ ${rc} -ne 0 ]]; then
+        fail "stage '${name}' failed (exit ${rc}) after ${elapsed}s; stage times: $(stage_times)"
+    fi
+    say "[${name}] passed in ${elapsed}s"
+}
+
+stage_times() {
+    local joined
+    joined="$(printf '%s, ' "${STAGE_TIMES[@]}")"
+    printf '%s' "${joined%, }"
+}
+
+# --- vermin ----------------------------------------------------------------
+
+vermin_check() {
+    # Same flags for the self-check and the real run, so a self-check that
+    # passes says something about the real one.
+    vermin --no-config-file --no-tips --violations --pessimistic --eval-annotations \
+        -t="${MANAGED_HOST_MIN_PYTHON}-" "$@"
+}
+
+# Prove that the vermin invocation rejects code newer than the target and
+# accepts code that is fine on it, so a green result cannot come from a
+# check that flags nothing.
+vermin_self_check() {
+    local canaries rc=0
+    canaries="$(mktemp -d)"
+    vermin_check_canaries "${canaries}" || rc=$?
+    rm -rf "${canaries}"
+    return "${rc}"
+}
+
+vermin_check_canaries() {
+    local canaries="$1"
+    cat >"${canaries}/match_statement.py" <<'PY'
+def describe(value):
+    match value:
+        case 0:
+            return "zero"
+    return "other"
+PY
+    cat >"${canaries}/builtin_generic_annotations.py" <<'PY'
+def count(names: list[str]) -> dict[str, int]:
+    return {name: len(name) for name in names}
+PY
+    cat >"${canaries}/str_removeprefix.py" <<'PY'
+print("imds.azure".removeprefix("imds."))
+PY
+    cat >"${canaries}/zoneinfo_module.py" <<'PY'
+import zoneinfo
+print(zoneinfo.available_timezones())
+PY
+    # Assignment expressions arrived in Python 3.8, so this one must pass.
+    cat >"${canaries}/fine_on_target.py" <<'PY'
+import json
+def first_key(text):
+    if (data := json.loads(text)):
+        return sorted(data)[0]
+    return None
+PY
+
+    local canary
+    for canary in match_statement builtin_generic_annotations str_removeprefix zoneinfo_module; do
+        if vermin_check "${canaries}/${canary}.py" >/dev/null 2>&1; then
+            echo "vermin self-check: ${canary}.py needs a Python newer than ${MANAGED_HOST_MIN_PYTHON} but vermin passed it" >&2
+            return 1
+        fi
+    done
+    if ! vermin_check "${canaries}/fine_on_target.py" >/dev/null 2>&1; then
+        echo "vermin self-check: fine_on_target.py runs on Python ${MANAGED_HOST_MIN_PYTHON} but vermin rejected it:" >&2
+        vermin_check "${canaries}/fine_on_target.py" >&2 || true
+        return 1
+    fi
+}
+
+stage_vermin() {
+    vermin_self_check || return 1
+    local paths=(plugins/modules plugins/module_utils) files
+    files="$(find "${paths[@]}" -name '*.py' 2>/dev/null | wc -l)"
+    if [[ "${files}" -eq 0 ]]; then
+        echo "no Python files under ${paths[*]}: nothing for vermin to check" >&2
+        return 1
+    fi
+    echo "vermin: ${files} files must run on Python ${MANAGED_HOST_MIN_PYTHON}+"
+    vermin_check "${paths[@]}"
+}
+
+# --- ansible-test ------------------------------------------------------------
+
+make_collection_copy() {
+    remove_collection_copy
+    COPY_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/imds-azure-test.XXXXXX")" || return 1
+    COLLECTION_COPY="${COPY_ROOT}/ansible_collections/imds/azure"
+    mkdir -p "${COLLECTION_COPY}" || return 1
+    if git -C "${REPO_ROOT}" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        # Tracked files plus new files that are not ignored; a tracked file
+        # deleted in the work tree is left out, and so is .ansible/, the
+        # cache ansible-lint keeps in the project directory.
+        git -C "${REPO_ROOT}" ls-files -z --cached --others --exclude-standard \
+            | (cd "${REPO_ROOT}" && while IFS= read -r -d '' path; do
+                   [[ "${path}" == .ansible/* ]] && continue
+                   [[ -e "${path}" || -L "${path}" ]] && printf '%s\0' "${path}"
+               done) \
+            | tar -C "${REPO_ROOT}" --null --files-from=- -cf - \
+            | tar -C "${COLLECTION_COPY}" -xf -
+    else
+        tar -C "${REPO_ROOT}" --exclude=./.venv --exclude=./.cache --exclude=./.git --exclude=./.ansible \
+            --exclude=./tests/output --exclude='__pycache__' -cf - . \
+            | tar -C "${COLLECTION_COPY}" -xf -
+    fi
+}
+
+stage_sanity() {
+    make_collection_copy || return 1
+    (cd "${COLLECTION_COPY}" && ansible-test sanity --python "${ANSIBLE_TEST_PYTHON}" --color no) || return 1
+    remove_collection_copy
+}
+
+stage_units() {
+    make_collection_copy || return 1
+    if [[ -z "$(find "${COLLECTION_COPY}/tests/unit" -name 'test_*.py' 2>/dev/null)" ]]; then
+        echo "no unit tests (tests/unit/**/test_*.py) found" >&2
+        return 1
+    fi
+    # --requirements installs what ansible-test's pytest setup needs
+    # (pytest-mock, mock) and tests/unit/requirements.txt into .venv.
+    (cd "${COLLECTION_COPY}" && ansible-test units --python "${ANSIBLE_TEST_PYTHON}" --color no --requirements) || return 1
+    remove_collection_copy
+}
+
+# --- ansible-lint --------------------------------------------------------------
+
+stage_lint() {
+    # --offline: no requirements.yml installs, schema downloads, or copy of
+    # the collection into .ansible/. Playbooks that use imds.azure.* still
+    # need the collection to resolve for ansible-lint's syntax check, so it
+    # is offered as a link to this checkout.
+    local collections rc=0
+    collections="$(mktemp -d)"
+    mkdir -p "${collections}/ansible_collections/imds"
+    ln -s "${REPO_ROOT}" "${collections}/ansible_collections/imds/azure" || return 1
+    ANSIBLE_COLLECTIONS_PATH="${collections}" ansible-lint --offline --nocolor || rc=$?
+    rm -rf "${collections}"
+    return "${rc}"
+}
+
+# --- pytest ------------------------------------------------------------------
+
+run_pytest() {
+    local rc=0
+    say "[pytest] starting; earlier stages: $(stage_times)"
+    python -m pytest tests/emulator tests/e2e || rc=$?
+    if [[ ${rc} -eq 5 ]]; then
+        fail "pytest collected no tests"
+    fi
+    exit "${rc}"
+}
+
+main() {
+    local stages=("$@") stage known
+    [[ ${#stages[@]} -eq 0 ]] && stages=("${ALL_STAGES[@]}")
+    for stage in "${stages[@]}"; do
+        known=""
+        for known in "${ALL_STAGES[@]}"; do [[ "${stage}" == "${known}" ]] && break; known=""; done
+        [[ -n "${known}" ]] || fail "unknown stage '${stage}'; stages: ${ALL_STAGES[*]}"
+    done
+
+    cd "${REPO_ROOT}"
+    run_stage setup setup_environment
+
+    for stage in "${stages[@]}"; do
+        [[ "${stage}" == pytest ]] && continue
+        run_stage "${stage}" "stage_${stage}"
+    done
+    # pytest goes last so that its summary is the last line printed.
+    for stage in "${stages[@]}"; do
+        [[ "${stage}" == pytest ]] && run_pytest
+    done
+    say "all stages passed: $(stage_times)"
+}
+
+setup_environment() {
+    bash "${REPO_ROOT}/tools/setup.sh" || return 1
+    # Everything below uses the tools pinned in .venv.
+    export VIRTUAL_ENV="${REPO_ROOT}/.venv"
+    export PATH="${VIRTUAL_ENV}/bin:${PATH}"
+    export PYTHONDONTWRITEBYTECODE=1
+}
+
+main "$@"
