@@ -71,13 +71,31 @@ done
 endpoint="$("${PYTHON}" -c 'import json, sys; print(json.load(open(sys.argv[1]))["endpoints"]["default"])' "${ready_file}")"
 say "emulator listening on ${endpoint}"
 
+# The role writes nginx.conf here instead of /etc/nginx, and nginx -t checks it.
+# nginx -t binds the listen addresses; the scenario's private IPs are not on
+# this machine, so the demo listens on all addresses of the rules' ports.
+nginx_dir="${DEMO_DIR}/nginx"
+mkdir -p "${nginx_dir}"
+cat >"${DEMO_DIR}/nginx-vars.yml" <<VARS
+nginx_frontends_listen_all_addresses: true
+nginx_frontends_conf_path: ${nginx_dir}/nginx.conf
+nginx_frontends_pid_path: ${nginx_dir}/nginx.pid
+nginx_frontends_error_log: ${nginx_dir}/error.log
+nginx_frontends_access_log: ${nginx_dir}/access.log
+nginx_frontends_http_includes: []
+VARS
+
 say "running examples/playbook.yml"
 rc=0
 ansible-playbook -i "${REPO_ROOT}/examples/inventory.yml" "${REPO_ROOT}/examples/playbook.yml" \
-    -e "imds_endpoint=${endpoint}" || rc=$?
+    -e "imds_endpoint=${endpoint}" -e "@${DEMO_DIR}/nginx-vars.yml" || rc=$?
 
 stop_emulator
 if [[ ${rc} -ne 0 ]]; then
     die "ansible-playbook exited ${rc}"
 fi
-say "done: the facts above came from the emulator at ${endpoint}"
+say "the facts above came from the emulator at ${endpoint}"
+if [[ -s "${nginx_dir}/nginx.conf" ]]; then
+    say "nginx configuration rendered from those facts and checked with nginx -t: ${nginx_dir}/nginx.conf"
+    nginx -t -q -c "${nginx_dir}/nginx.conf" && say "nginx -t: the configuration is valid"
+fi

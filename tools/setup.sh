@@ -24,6 +24,7 @@ DEBIAN_PACKAGES=(
     git             # tools/test.sh lists the files to test with git
     iproute2        # `ip netns`, for tests that need a private network
     nginx           # the nginx_frontends role renders and checks configs
+    libnginx-mod-stream  # nginx stream module, for UDP and plain TCP listeners
     python3-venv    # ensurepip for Debian's python3
     redis-server    # tests that need a throw-away redis
     shellcheck      # ansible-test sanity checks shell scripts with it

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import ipaddress
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -213,12 +214,24 @@ def served_frontend_ips(document):
     return addresses
 
 
-def test_example_playbook_gathers_the_emulated_load_balancer(emulator, run_playbook):
+def test_example_playbook_gathers_the_emulated_load_balancer(emulator, run_playbook, tmp_path):
     imds = emulator("documented")
+    nginx_conf = tmp_path / "nginx" / "nginx.conf"
+    nginx_conf.parent.mkdir()
+    # As tools/demo.sh runs it: nginx.conf outside /etc, listening on all addresses
+    # because the scenario's private IPs are not on this machine.
+    nginx_vars = {
+        "nginx_frontends_conf_path": str(nginx_conf),
+        "nginx_frontends_pid_path": str(nginx_conf.parent / "nginx.pid"),
+        "nginx_frontends_error_log": str(nginx_conf.parent / "error.log"),
+        "nginx_frontends_access_log": str(nginx_conf.parent / "access.log"),
+        "nginx_frontends_http_includes": [],
+        "nginx_frontends_listen_all_addresses": True,
+    }
     result = run_playbook(
         REPO_ROOT / "examples" / "playbook.yml",
         inventory=REPO_ROOT / "examples" / "inventory.yml",
-        extra_vars={"imds_endpoint": imds.endpoint},
+        extra_vars={"imds_endpoint": imds.endpoint, **nginx_vars},
     ).assert_ok()
 
     facts = result.task("Gather the load balancer facts from IMDS")["ansible_facts"]["azure_loadbalancer"]
@@ -227,3 +240,12 @@ def test_example_playbook_gathers_the_emulated_load_balancer(emulator, run_playb
     shown = result.task("Show the load balancer facts")["ansible_facts.azure_loadbalancer"]
     assert shown == facts
     assert {entry["path"] for entry in imds.requests()} == {"/metadata/loadbalancer"}
+
+    rendered = nginx_conf.read_text()
+    for port in facts["backend_ports"]:
+        assert f"listen *:{port};" in rendered
+        assert f"listen [::]:{port};" in rendered
+    for rule in facts["inbound_rules"]:
+        assert rule["frontend_ip_address"] in rendered, "server_name lists the rules' frontend IPs"
+    checked = subprocess.run(["nginx", "-t", "-q", "-c", str(nginx_conf)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
