@@ -246,12 +246,10 @@ class _EmulatorProcess:
         return self.process.returncode
 
 
-class Emulator(EmulatorEndpoint):
-    """A single emulated VM: ``.endpoint`` is its base URL, e.g. http://127.0.0.1:40123."""
+class _ProcessOwner:
+    """Lifecycle of the emulator process behind an Emulator or an EmulatorFleet."""
 
-    def __init__(self, process):
-        super().__init__("default", process.endpoints["default"])
-        self._process = process
+    _process = None
 
     @property
     def running(self):
@@ -265,7 +263,15 @@ class Emulator(EmulatorEndpoint):
         return self._process.stop()
 
 
-class EmulatorFleet:
+class Emulator(_ProcessOwner, EmulatorEndpoint):
+    """A single emulated VM: ``.endpoint`` is its base URL, e.g. http://127.0.0.1:40123."""
+
+    def __init__(self, process):
+        super().__init__("default", process.endpoints["default"])
+        self._process = process
+
+
+class EmulatorFleet(_ProcessOwner):
     """Several emulated VMs served by one process, each on its own port."""
 
     def __init__(self, process):
@@ -275,16 +281,6 @@ class EmulatorFleet:
 
     def __getitem__(self, name):
         return self.hosts[name]
-
-    @property
-    def running(self):
-        return self._process.running
-
-    def log(self):
-        return self._process.log()
-
-    def stop(self):
-        return self._process.stop()
 
 
 def _scenario_reference(scenario, workdir, name):
