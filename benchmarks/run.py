@@ -1,0 +1,744 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DESCRIPTION = """What imds.azure costs on a fleet, measured side by side in one run.
+
+    python benchmarks/run.py                 # N = 10 and 50 hosts, 5 rounds, writes benchmarks/RESULTS.md
+    python benchmarks/run.py --sizes 10 --rounds 3 --no-write
+
+Every host of the fleet is this machine (ansible_connection=local) with an
+IMDS of its own from tools/imds_emulator.py --fleet. One round runs every
+case once per fleet size, in an order that rotates from round to round; the
+tables show medians. Cases:
+
+    a  ansible.builtin.ping
+    b  imds.azure.loadbalancer_facts
+    c  the same facts by hand: ansible.builtin.uri + ansible.builtin.set_fact
+    d  gather_facts with facts_modules "smart" alone, and "smart" plus the module
+       with gather_facts' parallel option off and on
+    e  the module with its default endpoint on a host that is not an Azure VM,
+       inside a network namespace of its own (unshare -n: 169.254.169.254 is
+       unreachable there and nothing leaves the machine), next to a in the same
+       kind of namespace
+
+Also: the peak memory of one module run, and the time the nginx_frontends
+role's filter and template take for 1, 100 and 1,000 inbound rules. Nothing
+here asserts on time; the numbers are for reading.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EMULATOR = REPO_ROOT / "tools" / "imds_emulator.py"
+TEMPLATE = REPO_ROOT / "roles" / "nginx_frontends" / "templates" / "nginx.conf.j2"
+RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
+BIN = Path(sys.executable).parent
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
+from fleet_support import fleet_scenarios, host_name, loadbalancer_document, write_json  # noqa: E402  pylint: disable=wrong-import-position
+
+TARGETS = {
+    "b/a": ("<=", 1.08),
+    "c/b": (">=", 1.25),
+    "e/a": ("<=", 1.08),
+}
+RENDER_SIZES = (1, 100, 1000)
+# How the default stdout callback reports a failed host.
+FAILED_HOST = re.compile(r"^fatal: \[[^\]]+\]: FAILED!", re.MULTILINE)
+# Cases whose runs may fail on some hosts without stopping the benchmark
+# (parallel fact gathering; see probe_parallel_all_facts).
+MAY_FAIL = ("d2",)
+READY_TIMEOUT = 30.0
+RUN_TIMEOUT = 900.0
+
+PLAY_HEADER = """---
+- name: {name}
+  hosts: all
+  gather_facts: {gather}
+  module_defaults:
+    group/imds.azure.imds:
+      endpoint: "{{{{ imds_endpoint | default(omit) }}}}"
+"""
+
+PING_TASKS = """  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+"""
+
+MODULE_TASKS = """  tasks:
+    - name: Read the load balancer facts
+      imds.azure.loadbalancer_facts:
+"""
+
+# Doing it by hand: the facts the module returns, from the raw answer, in Jinja.
+DIY_TASKS = """  tasks:
+    - name: Read the load balancer metadata
+      ansible.builtin.uri:
+        url: "{{ imds_endpoint }}/metadata/loadbalancer?api-version=2020-10-01"
+        headers:
+          Metadata: "true"
+        use_proxy: false
+        return_content: true
+      register: lb_response
+
+    - name: Turn the metadata into facts
+      ansible.builtin.set_fact:
+        azure_loadbalancer:
+          available: true
+          api_version: "2020-10-01"
+          public_ip_addresses: "{{ diy_public }}"
+          inbound_rules: "{{ diy_inbound }}"
+          outbound_rules: "{{ diy_outbound }}"
+          frontend_ips: "{{ diy_all | map(attribute='frontend_ip_address') | unique | community.general.version_sort }}"
+          private_ips: "{{ diy_all | map(attribute='private_ip_address') | unique | community.general.version_sort }}"
+          backend_ports: "{{ diy_inbound | map(attribute='backend_port') | reject('equalto', 0) | unique | sort }}"
+          inbound_rules_by_private_ip: "{{ dict(diy_inbound | groupby('private_ip_address')) }}"
+          inbound_rules_by_backend_port: >-
+            {{ dict(diy_inbound | groupby('backend_port') | map('first') | map('string')
+                    | zip(diy_inbound | groupby('backend_port') | map('last'))) }}
+      vars:
+        diy_lb: "{{ lb_response.json.loadbalancer }}"
+        diy_inbound: >-
+          {% set ns = namespace(rules=[]) %}{% for rule in diy_lb.inboundRules | default([], true) %}{% set ns.rules = ns.rules + [{
+          'frontend_ip_address': rule.frontendIpAddress | lower, 'protocol': rule.protocol | lower,
+          'frontend_port': rule.frontendPort | int, 'backend_port': rule.backendPort | int,
+          'private_ip_address': rule.privateIpAddress | lower, 'all_ports': (rule.frontendPort | int) == 0}] %}{% endfor %}{{ ns.rules }}
+        diy_outbound: >-
+          {% set ns = namespace(rules=[]) %}{% for rule in diy_lb.outboundRules | default([], true) %}{% set ns.rules = ns.rules + [{
+          'frontend_ip_address': rule.frontendIpAddress | lower,
+          'private_ip_address': rule.privateIpAddress | lower}] %}{% endfor %}{{ ns.rules }}
+        diy_public: >-
+          {% set ns = namespace(rules=[]) %}{% for rule in diy_lb.publicIpAddresses | default([], true) %}{% set ns.rules = ns.rules + [{
+          'frontend_ip_address': rule.frontendIpAddress | lower,
+          'private_ip_address': rule.privateIpAddress | lower}] %}{% endfor %}{{ ns.rules }}
+        diy_all: "{{ diy_inbound + diy_outbound + diy_public }}"
+"""
+
+DIAGNOSTIC_TASKS = """  tasks:
+    - name: Diagnostic module
+      diagnostic.imds.%s:
+        endpoint: "{{ imds_endpoint }}"
+"""
+
+SAME_FACTS_TASKS = """
+    - name: Read the load balancer facts with the module
+      imds.azure.loadbalancer_facts:
+
+    - name: Compare
+      ansible.builtin.assert:
+        that: azure_loadbalancer == ansible_facts.azure_loadbalancer
+        quiet: true
+"""
+
+NOT_AZURE_TASKS = """
+    - name: Check that the host was found not to be an Azure VM
+      ansible.builtin.assert:
+        that:
+          - not ansible_facts.azure_loadbalancer.available
+          - ansible_facts.azure_loadbalancer.reason == 'not_azure'
+        quiet: true
+"""
+
+
+def gather_play(parallel, subset=None):
+    text = PLAY_HEADER.format(name="Gather facts", gather="true")
+    if subset:
+        text += "  gather_subset: [%s]\n" % subset
+    if parallel is not None:
+        text += "  vars:\n    ansible_facts_parallel: %s\n" % ("true" if parallel else "false")
+    return text + "  tasks: []\n"
+
+
+# Case name -> (label, playbook file, environment, inside a network namespace)
+def define_cases(workdir):
+    playbooks = {
+        "ping": PLAY_HEADER.format(name="Ping", gather="false") + PING_TASKS,
+        "module": PLAY_HEADER.format(name="Module", gather="false") + MODULE_TASKS,
+        "diy": PLAY_HEADER.format(name="By hand", gather="false") + DIY_TASKS,
+        "static_facts": PLAY_HEADER.format(name="Static facts", gather="false") + DIAGNOSTIC_TASKS % "static_facts",
+        "imports_only": PLAY_HEADER.format(name="Imports only", gather="false") + DIAGNOSTIC_TASKS % "imports_only",
+        "gather_min": gather_play(None, "min"),
+        "gather_min_serial": gather_play(False, "min"),
+        "gather_min_parallel": gather_play(True, "min"),
+        "gather_all": gather_play(None),
+        "gather_all_serial": gather_play(False),
+    }
+    paths = {}
+    for name, text in playbooks.items():
+        paths[name] = workdir / (name + ".yml")
+        paths[name].write_text(text, encoding="utf-8")
+    smart = {"ANSIBLE_FACTS_MODULES": "smart"}
+    with_module = {"ANSIBLE_FACTS_MODULES": "smart,imds.azure.loadbalancer_facts"}
+    return {
+        "a": ("ansible.builtin.ping", paths["ping"], {}, False),
+        "b": ("imds.azure.loadbalancer_facts", paths["module"], {}, False),
+        "c": ("uri + set_fact by hand", paths["diy"], {}, False),
+        "d0": ("gather_facts: smart, gather_subset min", paths["gather_min"], smart, False),
+        "d1": ("gather_facts: smart + module, gather_subset min, parallel: false", paths["gather_min_serial"], with_module, False),
+        "d2": ("gather_facts: smart + module, gather_subset min, parallel: true", paths["gather_min_parallel"], with_module, False),
+        "d0all": ("gather_facts: smart, all facts", paths["gather_all"], smart, False),
+        "d1all": ("gather_facts: smart + module, all facts, parallel: false", paths["gather_all_serial"], with_module, False),
+        "x1": ("diagnostic: the same facts, static, no imports, no request", paths["static_facts"], {}, False),
+        "x2": ("diagnostic: imports the module_utils, returns nothing", paths["imports_only"], {}, False),
+        "a_ns": ("ansible.builtin.ping, in a network namespace", paths["ping"], {}, True),
+        "e": ("module, default endpoint, not Azure, in a network namespace", paths["module"], {}, True),
+    }
+
+
+# --------------------------------------------------------------------------- environment
+
+def ansible_environment(workdir, collections_path, forks, extra=None):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+    config = workdir / "ansible.cfg"
+    config.write_text("# benchmark: settings come from the environment\n", encoding="utf-8")
+    env.update(
+        ANSIBLE_CONFIG=str(config),
+        ANSIBLE_HOME=str(workdir / "ansible-home"),
+        ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
+        ANSIBLE_REMOTE_TEMP=str(workdir / "remote-tmp"),
+        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
+        ANSIBLE_FORKS=str(forks),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_HOST_KEY_CHECKING="0",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+        PATH=os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),
+    )
+    env.update(extra or {})
+    return env
+
+
+def link_collection(workdir):
+    """A collections path whose imds.azure is this checkout, next to a diagnostic collection."""
+    root = workdir / "collections"
+    namespace = root / "ansible_collections" / "imds"
+    namespace.mkdir(parents=True)
+    (namespace / "azure").symlink_to(REPO_ROOT, target_is_directory=True)
+    write_diagnostic_collection(root / "ansible_collections" / "diagnostic" / "imds")
+    return root
+
+
+# Two modules that each do part of what loadbalancer_facts does, to see where
+# the time b - a goes: one returns the same facts without importing the
+# collection's module_utils or asking IMDS; the other imports them and stops.
+DIAGNOSTIC_FACTS_MODULE = """#!/usr/bin/python
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+from ansible.module_utils.basic import AnsibleModule
+FACTS = json_facts
+def main():
+    module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str')), supports_check_mode=True)
+    module.exit_json(changed=False, ansible_facts={'azure_loadbalancer': FACTS})
+if __name__ == '__main__':
+    main()
+"""
+
+DIAGNOSTIC_IMPORTS_MODULE = """#!/usr/bin/python
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.imds.azure.plugins.module_utils._imds import client_from_params  # noqa: F401
+from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer  # noqa: F401
+def main():
+    module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str')), supports_check_mode=True)
+    module.exit_json(changed=False)
+if __name__ == '__main__':
+    main()
+"""
+
+
+def write_diagnostic_collection(path):
+    sys.path.insert(0, str(path.parents[2]))
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer
+    facts = normalize_loadbalancer(loadbalancer_document(1), "2020-10-01")
+    modules = path / "plugins" / "modules"
+    modules.mkdir(parents=True)
+    (path / "galaxy.yml").write_text("namespace: diagnostic\nname: imds\nversion: 0.0.1\nreadme: README.md\nauthors: [x]\n",
+                                     encoding="utf-8")
+    (modules / "static_facts.py").write_text(DIAGNOSTIC_FACTS_MODULE.replace("json_facts", repr(facts)), encoding="utf-8")
+    (modules / "imports_only.py").write_text(DIAGNOSTIC_IMPORTS_MODULE, encoding="utf-8")
+
+
+def write_inventory(path, names, endpoints=None):
+    hosts = {}
+    for name in names:
+        hosts[name] = {"imds_endpoint": endpoints[name]} if endpoints else {}
+    inventory = {"all": {"hosts": hosts, "vars": {"ansible_connection": "local",
+                                                  "ansible_python_interpreter": sys.executable}}}
+    return write_json(path, inventory)
+
+
+class EmulatorFleet(object):
+    """tools/imds_emulator.py --fleet in a process of its own."""
+
+    def __init__(self, workdir, scenarios):
+        self.workdir = workdir
+        fleet_file = write_json(workdir / "fleet.json",
+                                {"hosts": [{"name": name, "scenario": scenario, "port": 0}
+                                           for name, scenario in scenarios.items()]})
+        self.ready_file = workdir / "ready.json"
+        if self.ready_file.exists():
+            self.ready_file.unlink()  # only the file of this process says it is ready
+        self.log = open(workdir / "emulator.log", "wb")  # pylint: disable=consider-using-with
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, str(EMULATOR), "--fleet", str(fleet_file), "--ready-file", str(self.ready_file)],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.endpoints = self._wait()
+
+    def _wait(self):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.ready_file.exists():
+                return json.loads(self.ready_file.read_text(encoding="utf-8"))["endpoints"]
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise SystemExit("the IMDS emulator did not start; see %s" % (self.workdir / "emulator.log"))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def network_namespace_works():
+    """True when `unshare -n` gives a namespace with nothing but a loopback interface."""
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(["unshare", "-n", "--", "cat", "/proc/net/dev"], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except OSError:
+        return False
+    if done.returncode != 0:
+        return False
+    interfaces = [line.split(":")[0].strip() for line in done.stdout.splitlines()[2:] if ":" in line]
+    return interfaces == ["lo"]
+
+
+def run_playbook(playbook, inventory, env, namespace=False, check=True):
+    command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if namespace:
+        command = ["unshare", "-n", "--"] + command
+    cpu_before = _children_cpu()
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, check=False)
+    elapsed = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
+    failed_hosts = len(FAILED_HOST.findall(done.stdout))
+    if check and done.returncode != 0:
+        raise SystemExit("%s failed (exit %d):\n%s\n%s" % (" ".join(command), done.returncode,
+                                                           done.stdout[-4000:], done.stderr[-4000:]))
+    return elapsed, cpu, failed_hosts
+
+
+def _children_cpu():
+    """User + system CPU seconds of every waited-for descendant so far (ansible-playbook, its forks, the modules)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --------------------------------------------------------------------------- measurements
+
+def verify(workdir, cases, inventories, env, namespace_ok):
+    """Before timing anything: the hand-made facts equal the module's, and e really finds no Azure."""
+    same = workdir / "same-facts.yml"
+    same.write_text(PLAY_HEADER.format(name="Same facts", gather="false") + DIY_TASKS + SAME_FACTS_TASKS,
+                    encoding="utf-8")
+    run_playbook(same, inventories["fleet"][min(inventories["fleet"])], env)
+    if namespace_ok:
+        not_azure = workdir / "not-azure.yml"
+        not_azure.write_text(cases["e"][1].read_text(encoding="utf-8") + NOT_AZURE_TASKS, encoding="utf-8")
+        run_playbook(not_azure, inventories["plain"][min(inventories["plain"])], env, namespace=True)
+
+
+def measure_fleet(cases, sizes, rounds, inventories, env, namespace_ok, progress):
+    """{"wall" | "cpu": {(case, size): [seconds of each round]}, "failed": {(case, size): [hosts failed]}}."""
+    times = {metric: {(case, size): [] for case in cases for size in sizes} for metric in ("wall", "cpu", "failed")}
+    order = [case for case in cases if namespace_ok or not cases[case][3]]
+    for round_number in range(rounds):
+        # Rotate the order so that no case always runs first or right after another.
+        shift = round_number % len(order)
+        rotated = order[shift:] + order[:shift]
+        for size in sizes:
+            for case in rotated:
+                _label, playbook, extra_env, namespace = cases[case]
+                inventory = inventories["plain" if namespace else "fleet"][size]
+                elapsed, cpu, failed = run_playbook(playbook, inventory, dict(env, **extra_env), namespace=namespace,
+                                                    check=case not in MAY_FAIL)
+                times["wall"][(case, size)].append(elapsed)
+                times["cpu"][(case, size)].append(cpu)
+                times["failed"][(case, size)].append(failed)
+                progress("round %d/%d  N=%-3d %-6s %6.2f s wall %6.2f s CPU %s" % (
+                    round_number + 1, rounds, size, case, elapsed, cpu, "(%d hosts failed)" % failed if failed else ""))
+    return times
+
+
+def probe_parallel_all_facts(workdir, inventory, env):
+    """Run gather_facts with all of setup's facts and the module in parallel once: (hosts failed, why)."""
+    playbook = workdir / "gather_all_parallel.yml"
+    playbook.write_text(gather_play(True), encoding="utf-8")
+    probe_env = dict(env, ANSIBLE_FACTS_MODULES="smart,imds.azure.loadbalancer_facts",
+                     ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    done = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], env=probe_env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        return -1, "no report (exit %d)" % done.returncode
+    failed, reasons = 0, set()
+    for play in report.get("plays", []):
+        for task in play.get("tasks", []):
+            for result in task.get("hosts", {}).values():
+                if result.get("failed"):
+                    failed += 1
+                    for module, module_result in result.get("failed_modules", {}).items():
+                        reasons.add("%s: %s" % (module, module_result.get("msg")))
+    return failed, "; ".join(sorted(reasons))
+
+
+def child_usage(command, env):
+    """(CPU seconds, peak resident memory in KiB) of one child process, from wait4()."""
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output = process.stdout.read()
+    process.stderr.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    process.stderr.close()
+    if process.returncode != 0:
+        raise SystemExit("%s failed: %s" % (" ".join(command), output[-2000:]))
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def measure_direct_runs(collections_path, endpoint, big_endpoint, repeats):
+    """Run the module (and ansible.builtin.ping) directly, outside ansible-playbook: time, CPU and peak RSS."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+    env["PYTHONPATH"] = str(collections_path)
+    module = "ansible_collections.imds.azure.plugins.modules.loadbalancer_facts"
+    runs = {
+        "ansible.builtin.ping": [sys.executable, "-m", "ansible.modules.ping", json.dumps({"ANSIBLE_MODULE_ARGS": {}})],
+        "loadbalancer_facts, 3 rules": [sys.executable, "-m", module,
+                                        json.dumps({"ANSIBLE_MODULE_ARGS": {"endpoint": endpoint}})],
+        "loadbalancer_facts, 1,000 rules": [sys.executable, "-m", module,
+                                            json.dumps({"ANSIBLE_MODULE_ARGS": {"endpoint": big_endpoint}})],
+    }
+    samples = {name: ([], [], []) for name in runs}
+    for _repeat in range(repeats):
+        for name, command in runs.items():  # interleaved, like the fleet runs
+            started = time.perf_counter()
+            cpu, peak = child_usage(command, env)
+            samples[name][0].append(time.perf_counter() - started)
+            samples[name][1].append(cpu)
+            samples[name][2].append(peak)
+        time.sleep(0.25)  # stay under the emulated IMDS limit of 5 requests a second
+    return {name: (statistics.median(walls), statistics.median(cpus), max(peaks))
+            for name, (walls, cpus, peaks) in samples.items()}
+
+
+def many_rules_document(count):
+    rules = [{"frontendIpAddress": "20.60.%d.%d" % (index // 250, index % 250 + 1), "protocol": "tcp",
+              "frontendPort": 80, "backendPort": 10000 + index, "privateIpAddress": "10.20.0.4"}
+             for index in range(count)]
+    return {"loadbalancer": {"publicIpAddresses": [], "inboundRules": rules,
+                             "outboundRules": [{"frontendIpAddress": "20.60.255.1", "privateIpAddress": "10.20.0.4"}]}}
+
+
+def measure_render(collections_path, repeats):
+    """The role's filter (nginx_listeners) and template, in process, for growing rule counts."""
+    sys.path.insert(0, str(collections_path))
+    # pylint: disable=import-outside-toplevel
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+    from ansible_collections.imds.azure.plugins.filter.nginx_frontends import nginx_listeners
+    from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer
+
+    template_text = TEMPLATE.read_text(encoding="utf-8")
+    main = {
+        "user": "www-data", "worker_processes": "auto", "worker_connections": "1024", "pid_path": "/run/nginx.pid",
+        "error_log": "/var/log/nginx/error.log", "access_log": "/var/log/nginx/access.log",
+        "mime_types_path": "/etc/nginx/mime.types", "main_includes": ["/etc/nginx/modules-enabled/*.conf"],
+        "http_includes": ["/etc/nginx/conf.d/*.conf"], "stream_includes": [],
+    }
+    results = {}
+    for count in RENDER_SIZES:
+        facts = normalize_loadbalancer(many_rules_document(count), "2020-10-01")
+        plan_times, render_times, lines = [], [], 0
+        for _repeat in range(repeats):
+            started = time.perf_counter()
+            plan = nginx_listeners(facts, default_site={"root": "/var/www/html"}, health_path="/healthz")
+            plan_times.append(time.perf_counter() - started)
+            templar = Templar(loader=DataLoader(), variables={
+                "nginx_frontends__plan": plan, "nginx_frontends__main": main, "ansible_managed": "Ansible managed"})
+            started = time.perf_counter()
+            text = templar.template(trust_as_template(template_text), escape_backslashes=False,
+                                    overrides={"trim_blocks": True})
+            render_times.append(time.perf_counter() - started)
+            lines = text.count("\n")
+        results[count] = (statistics.median(plan_times), statistics.median(render_times), lines)
+    return results
+
+
+# --------------------------------------------------------------------------- report
+
+def machine():
+    def first(path, prefix):
+        try:
+            for line in Path(path).read_text(encoding="utf-8").splitlines():
+                if line.startswith(prefix):
+                    return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+        return "unknown"
+
+    import ansible  # pylint: disable=import-outside-toplevel
+    from ansible.release import __version__ as core_version  # pylint: disable=import-outside-toplevel
+    del ansible
+    memory_kib = first("/proc/meminfo", "MemTotal").split()[0]
+    return {
+        "CPU": first("/proc/cpuinfo", "model name"),
+        "Cores": str(os.cpu_count()),
+        "Memory": "%.1f GiB" % (int(memory_kib) / 1024 / 1024) if memory_kib.isdigit() else "unknown",
+        "OS": first("/etc/os-release", "PRETTY_NAME="),
+        "Kernel": platform.release(),
+        "Python": platform.python_version(),
+        "ansible-core": core_version,
+    }
+
+
+def ratio_line(name, value):
+    if name not in TARGETS:
+        return "%.2f" % value
+    operator, target = TARGETS[name]
+    met = value <= target if operator == "<=" else value >= target
+    return "%.2f (target %s %.2f: %s)" % (value, operator, target, "met" if met else "MISSED")
+
+
+def _fleet_table(add, cases, sizes, medians, namespace_ok):
+    header = "| case | " + " | ".join("N=%d: run / per host" % size for size in sizes)
+    if len(sizes) > 1:
+        header += " | marginal per host (N=%d to %d)" % (sizes[0], sizes[-1])
+    add(header + " |")
+    add("|" + "---|" * (len(sizes) + 1 + (1 if len(sizes) > 1 else 0)))
+    for case, (label, _playbook, _env, namespace) in cases.items():
+        if namespace and not namespace_ok:
+            continue
+        cells = ["%s: %s" % (case, label)]
+        for size in sizes:
+            run = medians[(case, size)]
+            cells.append("%.2f s / %.0f ms" % (run, 1000 * run / size))
+        if len(sizes) > 1:
+            cells.append("%.0f ms" % (1000 * _marginal(medians, case, sizes)))
+        add("| " + " | ".join(cells) + " |")
+
+
+def _marginal(medians, case, sizes):
+    return (medians[(case, sizes[-1])] - medians[(case, sizes[0])]) / (sizes[-1] - sizes[0])
+
+
+def _overhead(medians, top, bottom, size):
+    return "%+.0f%% wall, %+.0f%% CPU" % (100 * (medians["wall"][(top, size)] / medians["wall"][(bottom, size)] - 1),
+                                          100 * (medians["cpu"][(top, size)] / medians["cpu"][(bottom, size)] - 1))
+
+
+def _ratio_pairs(namespace_ok):
+    pairs = [("b/a", "b", "a"), ("c/b", "c", "b")]
+    if namespace_ok:
+        pairs.append(("e/a", "e", "a_ns"))
+    return pairs + [("d1/d0", "d1", "d0"), ("d2/d0", "d2", "d0"), ("d1all/d0all", "d1all", "d0all")]
+
+
+def build_report(cases, sizes, rounds, forks, times, namespace_ok, direct, render, started_at, loads, elapsed,
+                 parallel_all):
+    medians = {metric: {key: statistics.median(values) for key, values in times[metric].items() if values}
+               for metric in ("wall", "cpu")}
+    lines = []
+    add = lines.append
+    add("## Fleet runs (median of %d rounds, forks %d)" % (rounds, forks))
+    add("")
+    add("Wall time of the ansible-playbook run, and per host:")
+    add("")
+    _fleet_table(add, cases, sizes, medians["wall"], namespace_ok)
+    add("")
+    add("CPU time (user + system) of ansible-playbook and everything it started, and per host:")
+    add("")
+    _fleet_table(add, cases, sizes, medians["cpu"], namespace_ok)
+    add("")
+    add("## Ratios")
+    add("")
+    columns = ["wall N=%d" % size for size in sizes] + ["CPU N=%d" % size for size in sizes]
+    if len(sizes) > 1:
+        columns += ["wall marginal", "CPU marginal"]
+    add("| ratio | " + " | ".join(columns) + " |")
+    add("|" + "---|" * (len(columns) + 1))
+    for name, top, bottom in _ratio_pairs(namespace_ok):
+        cells = [name]
+        for metric in ("wall", "cpu"):
+            for size in sizes:
+                cells.append(ratio_line(name, medians[metric][(top, size)] / medians[metric][(bottom, size)]))
+        if len(sizes) > 1:
+            for metric in ("wall", "cpu"):
+                bottom_marginal = _marginal(medians[metric], bottom, sizes)
+                cells.append(ratio_line(name, _marginal(medians[metric], top, sizes) / bottom_marginal)
+                             if bottom_marginal > 0 else "n/a")
+        add("| " + " | ".join(cells) + " |")
+    add("")
+    add("Where b - a goes, per host (CPU, marginal from N=%d to %d, and per host at N=%d):" % (
+        sizes[0], sizes[-1], sizes[-1]) if len(sizes) > 1 else "Where b - a goes, per host (CPU, N=%d):" % sizes[-1])
+    add("")
+    for text, top, bottom in (("returning the facts (x1 - a)", "x1", "a"),
+                              ("importing the collection's module_utils in the module (x2 - a)", "x2", "a"),
+                              ("the request, normalising and returning the facts (b - x2)", "b", "x2"),
+                              ("all of it (b - a)", "b", "a")):
+        per_host = (medians["cpu"][(top, sizes[-1])] - medians["cpu"][(bottom, sizes[-1])]) / sizes[-1]
+        if len(sizes) > 1:
+            add("- %s: %.0f ms marginal, %.0f ms at N=%d" % (
+                text, 1000 * (_marginal(medians["cpu"], top, sizes) - _marginal(medians["cpu"], bottom, sizes)),
+                1000 * per_host, sizes[-1]))
+        else:
+            add("- %s: %.0f ms" % (text, 1000 * per_host))
+    add("")
+    add("d, gathering the module's facts in gather_facts next to smart (setup), costs per run:")
+    add("")
+    for size in sizes:
+        add("- N=%d, gather_subset min: parallel: false %s, parallel: true %s; all facts, parallel: false %s" % (
+            size, _overhead(medians, "d1", "d0", size), _overhead(medians, "d2", "d0", size),
+            _overhead(medians, "d1all", "d0all", size)))
+    for (case, size), failures in sorted(times["failed"].items()):
+        if any(failures):
+            add("- N=%d, %s: hosts failed in each round: %s (their time counts as it was)" % (
+                size, case, ", ".join(map(str, failures))))
+    for size, (failed, reason) in sorted(parallel_all.items()):
+        add("- N=%d, all facts, parallel: true (run once, not timed): %d of %d hosts failed%s" % (
+            size, failed, size, (": " + reason) if reason else ""))
+    if not namespace_ok:
+        add("")
+        add("e was not measured: `unshare -n` is not available here (it needs root or user namespaces).")
+    add("")
+    add("## One module run, started directly (python -m, no ansible-playbook)")
+    add("")
+    add("| run | wall time (median) | CPU time (median) | peak RSS (max) |")
+    add("|---|---|---|---|")
+    for name, (wall, cpu, peak) in direct.items():
+        add("| %s | %.0f ms | %.0f ms | %.1f MiB |" % (name, 1000 * wall, 1000 * cpu, peak / 1024))
+    add("")
+    add("## nginx_frontends: plan (filter) and render (template), in process")
+    add("")
+    add("| inbound rules | nginx_listeners filter | template render | config lines |")
+    add("|---|---|---|---|")
+    for count, (plan, render_time, line_count) in render.items():
+        add("| %s | %.1f ms | %.1f ms | %d |" % ("{:,}".format(count), 1000 * plan, 1000 * render_time, line_count))
+    add("")
+    add("## Machine")
+    add("")
+    for key, value in machine().items():
+        add("- %s: %s" % (key, value))
+    add("- Date: %s" % started_at)
+    add("- Load average (1 min) at start and end: %.2f, %.2f" % loads)
+    add("- Benchmark duration: %.0f s; command: `python benchmarks/run.py --sizes %s --rounds %d --forks %d`"
+        % (elapsed, " ".join(map(str, sizes)), rounds, forks))
+    return "\n".join(lines) + "\n"
+
+
+RESULTS_HEADER = """# Benchmark results
+
+Written by `python benchmarks/run.py` (its --help says what each
+case runs). Every host is this machine, reached with the local connection,
+each with its own emulated IMDS; wall times include ansible-playbook's own
+start-up, so the "marginal per host" column (the slope between the two fleet
+sizes) shows the cost of one more host without it. The analysis of these
+numbers is in docs/fleet.md.
+
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="fleet sizes (default: 10 50)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of every case (default: 5)")
+    parser.add_argument("--forks", type=int, default=10, help="ansible forks (default: 10)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default: benchmarks/RESULTS.md)")
+    parser.add_argument("--no-write", action="store_true", help="print the tables only")
+    args = parser.parse_args(argv)
+    sizes = sorted(set(args.sizes))
+    if sizes[0] < 1 or args.rounds < 1 or args.forks < 1:
+        parser.error("sizes, rounds and forks must be positive")
+
+    started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_at_start = os.getloadavg()[0]
+    clock = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="imds-azure-bench-"))
+    emulators = None
+    try:
+        collections_path = link_collection(workdir)
+        scenarios = fleet_scenarios(sizes[-1])
+        scenarios["big"] = {"description": "1,000 inbound rules", "loadbalancer": many_rules_document(1000)}
+        emulators = EmulatorFleet(workdir, scenarios)
+        names = [host_name(index) for index in range(1, sizes[-1] + 1)]
+        inventories = {"fleet": {}, "plain": {}}
+        for size in sizes:
+            inventories["fleet"][size] = write_inventory(workdir / ("fleet-%d.json" % size), names[:size], emulators.endpoints)
+            inventories["plain"][size] = write_inventory(workdir / ("plain-%d.json" % size), names[:size])
+        env = ansible_environment(workdir, collections_path, args.forks)
+        cases = define_cases(workdir)
+        namespace_ok = network_namespace_works()
+
+        def progress(message):
+            print(message, file=sys.stderr, flush=True)
+
+        progress("checking that the cases compute what they should")
+        verify(workdir, cases, inventories, env, namespace_ok)
+        progress("warming up")
+        for case in ("a", "b"):
+            run_playbook(cases[case][1], inventories["fleet"][sizes[0]], env)
+        times = measure_fleet(cases, sizes, args.rounds, inventories, env, namespace_ok, progress)
+        progress("gather_facts, all facts, parallel: true")
+        parallel_all = {size: probe_parallel_all_facts(workdir, inventories["fleet"][size], env) for size in sizes}
+        progress("direct module runs")
+        direct = measure_direct_runs(collections_path, emulators.endpoints[names[0]], emulators.endpoints["big"],
+                                     repeats=max(15, 3 * args.rounds))
+        progress("nginx render")
+        render = measure_render(collections_path, repeats=max(5, args.rounds))
+        report = build_report(cases, sizes, args.rounds, args.forks, times, namespace_ok, direct, render,
+                              started_at, (load_at_start, os.getloadavg()[0]), time.monotonic() - clock, parallel_all)
+    finally:
+        if emulators is not None:
+            emulators.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(report)
+    if not args.no_write:
+        args.output.write_text(RESULTS_HEADER + report, encoding="utf-8")
+        print("written to %s" % args.output, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
