@@ -669,12 +669,14 @@ def build_report(cases, sizes, rounds, forks, times, namespace_ok, direct, rende
 
 RESULTS_HEADER = """# Benchmark results
 
-Written by `python benchmarks/run.py` (its --help says what each
-case runs). Every host is this machine, reached with the local connection,
-each with its own emulated IMDS; wall times include ansible-playbook's own
-start-up, so the "marginal per host" column (the slope between the two fleet
-sizes) shows the cost of one more host without it. The analysis of these
-numbers is in docs/fleet.md.
+Written by `python benchmarks/run.py` (its --help says what each case runs).
+Every host is this machine, reached with the local connection, each with its
+own emulated IMDS; wall times include ansible-playbook's own start-up, so the
+"marginal per host" column (the slope between the two fleet sizes) shows the
+cost of one more host without it. CPU times count ansible-playbook and every
+process it started; they depend less than wall times on whatever else the
+machine is doing (the load average includes the benchmark's own forks). The
+analysis of these numbers is in docs/fleet.md, "Cost on a fleet".
 
 """
 
