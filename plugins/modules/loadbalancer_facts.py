@@ -71,6 +71,7 @@ EXAMPLES = r'''
 # Gather the facts together with the usual facts, in every play, by setting
 # in the play (or in group_vars):
 #   ansible_facts_modules: [smart, imds.azure.loadbalancer_facts]
+#   ansible_facts_parallel: false   # see the collection's guide
 # or in ansible.cfg:
 #   [defaults]
 #   facts_modules = smart, imds.azure.loadbalancer_facts
