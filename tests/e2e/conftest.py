@@ -16,8 +16,6 @@ __metaclass__ = type
 # Everything listens on and talks to 127.0.0.1 only.
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,72 +28,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+# Re-exported: helper modules reach these through the conftest module.
+from ansible_env import MANAGED_HOST_PYTHON, TOOLS_BIN, ansible_environment, tool_path  # noqa: F401 pylint: disable=unused-import
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_SCRIPT = REPO_ROOT / "tools" / "imds_emulator.py"
-# The directory of the running interpreter (the project's .venv/bin), not
-# resolved through symlinks: ansible-playbook and ansible-galaxy live there.
-TOOLS_BIN = Path(sys.executable).parent
-
 EMULATOR_READY_TIMEOUT = 20.0
 EMULATOR_STOP_TIMEOUT = 10.0
 CONTROL_TIMEOUT = 10.0
 ANSIBLE_TIMEOUT = 600.0
 GALAXY_TIMEOUT = 180.0
 
-# Modules run under Debian's own Python, as on a plain managed host, so one
-# that leans on a package from the project's virtual environment fails here.
-# (Interpreter discovery is not used: it can pick a version manager's shim
-# that exists but refuses to run.) Inventory variables still override it.
-MANAGED_HOST_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
-
 DEFAULT_INVENTORY = "[all]\nlocalhost ansible_connection=local\n"
 
 # Control requests go straight to the emulator, whatever proxy the environment names.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def tool_path(name):
-    """Path of a command from the project's virtual environment, else from PATH."""
-    candidate = TOOLS_BIN / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found next to {sys.executable} or on PATH; run tools/setup.sh")
-    return found
-
-
-def ansible_environment(workdir, collections_path, overrides=None):
-    """Environment for an ansible command: no user or machine ansible settings leak in.
-
-    The caller's ANSIBLE_* variables are dropped, configuration comes from an
-    empty ansible.cfg, and every directory ansible writes to is under workdir.
-    Collections resolve from collections_path, then from the collections that
-    ship inside the ``ansible`` package (community.general, ansible.posix, ...)
-    because ansible still scans its own site-packages.
-    """
-    workdir = Path(workdir)
-    config = workdir / "ansible.cfg"
-    if not config.exists():
-        config.write_text("# empty: tests set everything through the environment\n", encoding="utf-8")
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CONFIG=str(config),
-        ANSIBLE_HOME=str(workdir / "ansible-home"),
-        ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
-        ANSIBLE_REMOTE_TEMP=str(workdir / "remote-tmp"),
-        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_HOST_KEY_CHECKING="0",
-        ANSIBLE_PYTHON_INTERPRETER=MANAGED_HOST_PYTHON,
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        PATH=os.pathsep.join([str(TOOLS_BIN), env.get("PATH", os.defpath)]),
-    )
-    env.update(overrides or {})
-    return env
 
 
 def _run(command, env, cwd, timeout, what):

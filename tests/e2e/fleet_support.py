@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+# The fleet tests' name for the shared environment builder.
+from ansible_env import ansible_environment as ansible_command_environment  # noqa: F401 pylint: disable=unused-import
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples" / "fleet"
 LOADBALANCER_PATH = "/metadata/loadbalancer"
@@ -202,30 +205,6 @@ def write_json(path, document):
 
 
 # --------------------------------------------------------------------------- ansible commands
-
-def ansible_command_environment(workdir, collections_path, overrides=None):
-    """Environment for ansible-inventory / ansible-pull: nothing from the caller's ANSIBLE_* settings."""
-    workdir = Path(workdir)
-    config = workdir / "ansible.cfg"
-    if not config.exists():
-        config.write_text("# empty: settings come from the environment\n", encoding="utf-8")
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CONFIG=str(config),
-        ANSIBLE_HOME=str(workdir / "ansible-home"),
-        ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
-        ANSIBLE_REMOTE_TEMP=str(workdir / "remote-tmp"),
-        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_PYTHON_INTERPRETER="auto_silent",
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
-    )
-    env.update(overrides or {})
-    return env
-
 
 def tool(name):
     """A command from the virtual environment of the running Python, else from PATH."""
