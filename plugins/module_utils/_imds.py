@@ -247,9 +247,9 @@ class ImdsClient(object):
 
     # -- public API ---------------------------------------------------------
 
-    def get_json(self, path, api_version=None, query=None):
+    def get_json(self, path, api_version=None):
         """GET a path and return the decoded JSON document."""
-        body = self.get(path, api_version=api_version, query=query, fmt='json')
+        body = self.get(path, api_version=api_version, fmt='json')
         try:
             document = json.loads(body.decode('utf-8'))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -262,11 +262,11 @@ class ImdsClient(object):
             raise _too_deep(path)
         return document
 
-    def get_text(self, path, api_version=None, query=None):
+    def get_text(self, path, api_version=None):
         """GET a leaf path with format=text and return the text."""
-        return self.get(path, api_version=api_version, query=query, fmt='text').decode('utf-8', 'replace')
+        return self.get(path, api_version=api_version, fmt='text').decode('utf-8', 'replace')
 
-    def get(self, path, api_version=None, query=None, fmt='json'):
+    def get(self, path, api_version=None, fmt='json'):
         """GET a path, retrying transient failures; returns the raw body bytes."""
         full_path = normalize_path(path)
         params = []
@@ -274,8 +274,6 @@ class ImdsClient(object):
             params.append(('api-version', validate_api_version(api_version)))
         if fmt == 'text':
             params.append(('format', 'text'))
-        for name, value in sorted((query or {}).items()):
-            params.append((name, value))
         target = self.base_path + full_path
         if params:
             target += '?' + '&'.join('%s=%s' % (_quote(name), _quote(value)) for name, value in params)
