@@ -23,6 +23,8 @@ tables show medians. Cases:
        inside a network namespace of its own (unshare -n: 169.254.169.254 is
        unreachable there and nothing leaves the machine), next to a in the same
        kind of namespace
+    h  reference: a module that does only the IMDS request with http.client
+       and returns the status, the floor for any module built on http.client
 
 Also: the peak memory of one module run, and the time the nginx_frontends
 role's filter and template take for 1, 100 and 1,000 inbound rules. Nothing
@@ -174,6 +176,7 @@ def define_cases(workdir):
         "diy": PLAY_HEADER.format(name="By hand", gather="false") + DIY_TASKS,
         "static_facts": PLAY_HEADER.format(name="Static facts", gather="false") + DIAGNOSTIC_TASKS % "static_facts",
         "imports_only": PLAY_HEADER.format(name="Imports only", gather="false") + DIAGNOSTIC_TASKS % "imports_only",
+        "request_only": PLAY_HEADER.format(name="Request only", gather="false") + DIAGNOSTIC_TASKS % "request_only",
         "gather_min": gather_play(None, "min"),
         "gather_min_serial": gather_play(False, "min"),
         "gather_min_parallel": gather_play(True, "min"),
@@ -197,6 +200,7 @@ def define_cases(workdir):
         "d1all": ("gather_facts: smart + module, all facts, parallel: false", paths["gather_all_serial"], with_module, False),
         "x1": ("diagnostic: the same facts, static, no imports, no request", paths["static_facts"], {}, False),
         "x2": ("diagnostic: imports the module_utils, returns nothing", paths["imports_only"], {}, False),
+        "h": ("reference: only the IMDS request, with http.client", paths["request_only"], {}, False),
         "a_ns": ("ansible.builtin.ping, in a network namespace", paths["ping"], {}, True),
         "e": ("module, default endpoint, not Azure, in a network namespace", paths["module"], {}, True),
     }
@@ -264,6 +268,26 @@ if __name__ == '__main__':
     main()
 """
 
+# The reference the targets are set against: the IMDS request with http.client
+# and nothing else (no checks, retries, detection, normalising or facts).
+REFERENCE_REQUEST_MODULE = """#!/usr/bin/python
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+from http import client as http_client
+from ansible.module_utils.basic import AnsibleModule
+def main():
+    module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str')), supports_check_mode=True)
+    host, port = module.params['endpoint'][len('http://'):].rsplit(':', 1)
+    connection = http_client.HTTPConnection(host, int(port), timeout=5)
+    connection.request('GET', '/metadata/loadbalancer?api-version=2020-10-01', headers={'Metadata': 'true'})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    module.exit_json(changed=False, status=response.status)
+if __name__ == '__main__':
+    main()
+"""
+
 
 def write_diagnostic_collection(path):
     sys.path.insert(0, str(path.parents[2]))
@@ -276,6 +300,7 @@ def write_diagnostic_collection(path):
                                      encoding="utf-8")
     (modules / "static_facts.py").write_text(DIAGNOSTIC_FACTS_MODULE.replace("json_facts", repr(facts)), encoding="utf-8")
     (modules / "imports_only.py").write_text(DIAGNOSTIC_IMPORTS_MODULE, encoding="utf-8")
+    (modules / "request_only.py").write_text(REFERENCE_REQUEST_MODULE, encoding="utf-8")
 
 
 def write_inventory(path, names, endpoints=None):
@@ -569,7 +594,7 @@ def _overhead(medians, top, bottom, size):
 
 
 def _ratio_pairs(namespace_ok):
-    pairs = [("b/a", "b", "a"), ("c/b", "c", "b")]
+    pairs = [("b/a", "b", "a"), ("c/b", "c", "b"), ("h/a", "h", "a"), ("b/h", "b", "h")]
     if namespace_ok:
         pairs.append(("e/a", "e", "a_ns"))
     return pairs + [("d1/d0", "d1", "d0"), ("d2/d0", "d2", "d0"), ("d1all/d0all", "d1all", "d0all")]
@@ -614,8 +639,9 @@ def build_report(cases, sizes, rounds, forks, times, namespace_ok, direct, rende
         sizes[0], sizes[-1], sizes[-1]) if len(sizes) > 1 else "Where b - a goes, per host (CPU, N=%d):" % sizes[-1])
     add("")
     for text, top, bottom in (("returning the facts (x1 - a)", "x1", "a"),
-                              ("importing the collection's module_utils in the module (x2 - a)", "x2", "a"),
-                              ("the request, normalising and returning the facts (b - x2)", "b", "x2"),
+                              ("importing the collection's module_utils, without http.client (x2 - a)", "x2", "a"),
+                              ("http.client and one request, nothing else (h - a)", "h", "a"),
+                              ("the collection's own code on top of that (b - h)", "b", "h"),
                               ("all of it (b - a)", "b", "a")):
         per_host = (medians["cpu"][(top, sizes[-1])] - medians["cpu"][(bottom, sizes[-1])]) / sizes[-1]
         if len(sizes) > 1:

@@ -6,7 +6,8 @@
 
 Built on http.client on purpose: IMDS is plain HTTP to a link-local address,
 http.client never reads proxy variables and never follows redirects, and its
-import is cheap on every managed host. The client
+import costs far less than ansible.module_utils.urls on every managed host.
+The client
 
 - sends only GET with ``Metadata: true`` and never ``X-Forwarded-For``,
 - keeps its own requests at most 5 per second (the IMDS limit per VM),
@@ -16,6 +17,12 @@ import is cheap on every managed host. The client
 - caps the body size and the time spent on one request,
 - with the default endpoint, checks the DMI chassis asset tag first so that
   hosts which are not Azure VMs get a fast answer instead of a hang.
+
+Modules compile this file on every run on every host, so it holds only what
+a successful request runs. Failures (messages, advice, retry decisions) are
+handled in _imds_failures.py, loaded only when something fails, and
+http.client is loaded only once a connection is open: hosts that are not
+Azure VMs load neither.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,11 +32,8 @@ import errno
 import io
 import json
 import random
-import re
 import socket
 import time
-
-from http import client as http_client
 
 DEFAULT_ENDPOINT = 'http://169.254.169.254'
 AZURE_CHASSIS_ASSET_TAG = '7783-7084-3265-9085-8269-3286-77'
@@ -48,29 +52,16 @@ BACKOFF_CAP = 8.0
 
 USER_AGENT = 'imds.azure-ansible'
 
-_API_VERSION_PATTERN = re.compile(r'^\d{4}-\d{2}-\d{2}$')
-_PATH_SEGMENT_PATTERN = re.compile(r'^[A-Za-z0-9_.-]+$')
-_ENDPOINT_PATTERN = re.compile(r'^http://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?(/[A-Za-z0-9_./-]*)?$')
-
-_LB_NO_METADATA = 'no load balancer metadata is found'
-_LB_TRANSIENT_404 = ("isn't available right now", 'is not available right now', "isn't currently available",
-                     'is not currently available')
-
-TRANSIENT_STATUSES = (410, 429, 500, 503)
-
-# What each documented status means for the user: (short code, explanation and advice).
-STATUS_ADVICE = {
-    400: ('bad_request', 'IMDS rejected the request as malformed. A proxy or middlebox may have altered it, '
-                         'or the api_version or format is not accepted for this path.'),
-    404: ('not_found', 'IMDS has no such path. Check the path and api_version options.'),
-    405: ('method_not_allowed', 'IMDS only allows GET; something between this host and IMDS changed the request.'),
-    410: ('gone', 'IMDS is not ready yet (Azure advises retrying for up to 70 seconds). '
-                  'Raise retry_timeout if this persists while the VM starts.'),
-    429: ('throttled', 'IMDS throttled the requests: more than 5 per second came from this VM. '
-                       'Reduce concurrent IMDS callers on the VM or raise retry_timeout.'),
-    500: ('server_error', 'IMDS had an internal error. Retry later.'),
-    503: ('unavailable', 'Azure reports a temporary outage of IMDS on this VM.'),
-}
+# Options are checked with sets of characters, not regular expressions: compiling patterns costs every run.
+_NAME_CHARACTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-')
+_IPV6_CHARACTERS = frozenset('0123456789ABCDEFabcdef:.')
+_BASE_PATH_CHARACTERS = _NAME_CHARACTERS | frozenset('/')
+_MEDIA_TYPES = {'json': 'application/json', 'text': 'text/plain'}
+# Connect errors that say nothing is there: refused, no route, blackhole and
+# prohibit routes (EINVAL, EACCES) and firewall rules (EPERM). Hosts that are
+# not on Azure often fence off 169.254.169.254 in one of these ways.
+_NOTHING_THERE = (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN,
+                  errno.EHOSTDOWN, errno.EINVAL, errno.EACCES, errno.EPERM)
 
 
 class ImdsError(Exception):
@@ -94,84 +85,27 @@ class NotAzureError(ImdsError):
         super(NotAzureError, self).__init__(message, code='not_azure')
 
 
-def _short(text, limit=300):
+def _failures():
+    from ansible_collections.imds.azure.plugins.module_utils import _imds_failures
+    return _imds_failures
+
+
+def short_text(text, limit=300):
+    """Text on one line, cut to ``limit`` characters."""
     text = ' '.join(text.split())
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
-def error_text(body):
-    """The human part of an IMDS error body: its "error" member, or the text itself."""
-    if not body:
-        return ''
-    if isinstance(body, bytes):
-        body = body.decode('utf-8', 'replace')
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return _short(body)
-    if isinstance(parsed, dict) and isinstance(parsed.get('error'), str):
-        return _short(parsed['error'])
-    return _short(body)
+def os_error_text(exc):
+    return getattr(exc, 'strerror', None) or exc.__class__.__name__
 
 
-def newest_versions(body):
-    """The api-versions IMDS suggests in a 400 answer, if it listed any."""
-    try:
-        parsed = json.loads(body)
-    except (TypeError, ValueError):
-        return []
-    versions = parsed.get('newest-versions') if isinstance(parsed, dict) else None
-    if isinstance(versions, list):
-        return [v for v in versions if isinstance(v, str)]
-    return []
+def _invalid_option(message):
+    return ImdsError(message, code='invalid_option')
 
 
-def classify_error(status, body, path):
-    """Turn a non-200 answer into an ImdsError that says what happened and what to do."""
-    detail = error_text(body)
-    lowered = detail.lower()
-    if 300 <= status < 400:
-        return ImdsError('IMDS answered %s with a redirect (HTTP %d); redirects are never followed because IMDS does '
-                         'not redirect. Check the endpoint option.' % (path, status), code='redirect', status=status)
-    if status == 404 and _LB_NO_METADATA in lowered:
-        return ImdsError('No load balancer metadata: this VM is not in the backend pool of a Standard SKU load balancer '
-                         '(Basic SKU load balancers and VMs without one have none).',
-                         code='no_loadbalancer', status=status, body=detail)
-    if status == 404 and any(marker in lowered for marker in _LB_TRANSIENT_404):
-        return ImdsError('The load balancer metadata API is temporarily unavailable (HTTP 404: %s).' % detail,
-                         code='loadbalancer_unavailable', status=status, retryable=True, body=detail)
-    if status == 400 and 'api-version' in lowered:
-        versions = newest_versions(body)
-        hint = (' Newest versions IMDS offers: %s.' % ', '.join(versions)) if versions else ''
-        return ImdsError('IMDS does not accept the api_version for %s (HTTP 400: %s).%s Set api_version accordingly.'
-                         % (path, detail, hint), code='bad_api_version', status=status, body=detail)
-    code, advice = STATUS_ADVICE.get(status, ('http_%d' % status, 'Unexpected answer from IMDS.'))
-    message = 'IMDS answered HTTP %d for %s' % (status, path)
-    if detail:
-        message += ': %s' % detail
-    return ImdsError('%s. %s' % (message, advice), code=code, status=status,
-                     retryable=status in TRANSIENT_STATUSES, body=detail)
-
-
-def backoff_delay(attempt, rand=random.random, base=BACKOFF_BASE, cap=BACKOFF_CAP):
-    """Delay before retry number ``attempt`` (0-based): capped exponential, full jitter.
-
-    Full jitter spreads concurrent callers on one VM apart, so they do not
-    hit the 5 requests per second limit in lock step.
-    """
-    ceiling = min(cap, base * (2 ** attempt))
-    return max(MIN_REQUEST_INTERVAL, ceiling * rand())
-
-
-def retry_after_seconds(value):
-    """Seconds from a Retry-After header given in seconds; None when absent or unusable."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds <= 3600 else None
+def _ascii_digits(text):
+    return text.isascii() and text.isdigit()
 
 
 def read_dmi_chassis_asset_tag(path=DMI_CHASSIS_ASSET_TAG_PATH):
@@ -184,40 +118,50 @@ def read_dmi_chassis_asset_tag(path=DMI_CHASSIS_ASSET_TAG_PATH):
 
 
 def validate_api_version(value):
-    if not isinstance(value, str) or not _API_VERSION_PATTERN.match(value):
-        raise ImdsError('api_version must look like YYYY-MM-DD, got %r.' % (value,), code='invalid_option')
+    """An api-version is a date: YYYY-MM-DD."""
+    if not (isinstance(value, str) and len(value) == 10 and value[4] == value[7] == '-'
+            and _ascii_digits(value[:4] + value[5:7] + value[8:])):
+        raise _invalid_option('api_version must look like YYYY-MM-DD, got %r.' % (value,))
     return value
 
 
 def normalize_path(path):
     """``instance/compute`` or ``/metadata/instance/compute`` → ``/metadata/instance/compute``."""
     if not isinstance(path, str):
-        raise ImdsError('path must be a string, got %r.' % (path,), code='invalid_option')
+        raise _invalid_option('path must be a string, got %r.' % (path,))
     segments = [segment for segment in path.strip().strip('/').split('/') if segment]
     if segments and segments[0] == 'metadata':
         segments = segments[1:]
     if not segments:
-        raise ImdsError('path must name an IMDS path such as instance/compute or loadbalancer.', code='invalid_option')
+        raise _invalid_option('path must name an IMDS path such as instance/compute or loadbalancer.')
     for segment in segments:
-        if segment in ('.', '..') or not _PATH_SEGMENT_PATTERN.match(segment):
-            raise ImdsError('path %r has an invalid segment %r; use letters, digits, "_", "-" and "/" only.'
-                            % (path, segment), code='invalid_option')
+        if segment in ('.', '..') or not _NAME_CHARACTERS.issuperset(segment):
+            raise _invalid_option('path %r has an invalid segment %r; use letters, digits, "_", "-" and "/" only.'
+                                  % (path, segment))
     return '/metadata/' + '/'.join(segments)
 
 
 def parse_endpoint(endpoint):
-    """Split an http:// endpoint into host, port and base path."""
-    match = _ENDPOINT_PATTERN.match(endpoint.strip()) if isinstance(endpoint, str) else None
-    if not match:
-        raise ImdsError('endpoint must be a plain http://host[:port] URL (IMDS does not use TLS), got %r.'
-                        % (endpoint,), code='invalid_option')
-    host, port, base = match.groups()
-    if host.startswith('['):
-        host = host[1:-1]
+    """Split a plain ``http://host[:port][/base]`` endpoint into host, port and base path."""
+    text = endpoint.strip() if isinstance(endpoint, str) else ''
+    authority, slash, base = text[len('http://'):].partition('/')
+    if authority.startswith('['):
+        host, bracket, port_part = authority[1:].partition(']')
+        allowed = _IPV6_CHARACTERS if bracket else frozenset()
+    else:
+        host, colon, port = authority.partition(':')
+        port_part = colon + port
+        allowed = _NAME_CHARACTERS
+    port = port_part[1:]
+    if not (text.startswith('http://') and host and allowed.issuperset(host)
+            and (not port_part or (port_part[0] == ':' and len(port) <= 5 and _ascii_digits(port)))
+            and _BASE_PATH_CHARACTERS.issuperset(base)):
+        raise _invalid_option('endpoint must be a plain http://host[:port] URL (IMDS does not use TLS), got %r.'
+                              % (endpoint,))
     port = int(port) if port else 80
     if not 0 < port < 65536:
-        raise ImdsError('endpoint port must be 1-65535, got %d.' % port, code='invalid_option')
-    return host, port, (base or '').rstrip('/')
+        raise _invalid_option('endpoint port must be 1-65535, got %d.' % port)
+    return host, port, (slash + base).rstrip('/')
 
 
 class ImdsClient(object):
@@ -227,9 +171,9 @@ class ImdsClient(object):
                  clock=time.monotonic, sleep=time.sleep, rand=random.random,
                  dmi_path=None):
         if timeout is None or timeout <= 0:
-            raise ImdsError('timeout must be a positive number of seconds.', code='invalid_option')
+            raise _invalid_option('timeout must be a positive number of seconds.')
         if retry_timeout is None or retry_timeout < 0:
-            raise ImdsError('retry_timeout must be zero or a positive number of seconds.', code='invalid_option')
+            raise _invalid_option('retry_timeout must be zero or a positive number of seconds.')
         # Detection applies only to the default address: an explicit endpoint is what the user asked for.
         self.detect = endpoint is None
         self.endpoint = DEFAULT_ENDPOINT if endpoint is None else endpoint
@@ -241,7 +185,8 @@ class ImdsClient(object):
         self.rand = rand
         self.dmi_path = dmi_path or DMI_CHASSIS_ASSET_TAG_PATH
         self.attempts = 0
-        self._dmi_says_azure = None
+        # True or False once DMI has been read; None when it cannot be read or was not read.
+        self.dmi_says_azure = None
         self._detected = False
         self._last_request_at = None
 
@@ -253,13 +198,11 @@ class ImdsClient(object):
         try:
             document = json.loads(body.decode('utf-8'))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise ImdsError('IMDS answered %s with a body that is not valid JSON (%s): %s'
-                            % (normalize_path(path), exc, _short(body.decode('utf-8', 'replace'), 120)),
-                            code='invalid_json')
+            raise _failures().invalid_json(normalize_path(path), body, exc)
         except RecursionError:
-            raise _too_deep(path)
+            raise _failures().too_deep(normalize_path(path))
         if json_depth_exceeds(document, MAX_JSON_DEPTH):
-            raise _too_deep(path)
+            raise _failures().too_deep(normalize_path(path))
         return document
 
     def get_text(self, path, api_version=None):
@@ -269,14 +212,13 @@ class ImdsClient(object):
     def get(self, path, api_version=None, fmt='json'):
         """GET a path, retrying transient failures; returns the raw body bytes."""
         full_path = normalize_path(path)
-        params = []
+        # Both values are checked to need no escaping.
+        query = []
         if api_version is not None:
-            params.append(('api-version', validate_api_version(api_version)))
+            query.append('api-version=' + validate_api_version(api_version))
         if fmt == 'text':
-            params.append(('format', 'text'))
-        target = self.base_path + full_path
-        if params:
-            target += '?' + '&'.join('%s=%s' % (_quote(name), _quote(value)) for name, value in params)
+            query.append('format=text')
+        target = self.base_path + full_path + ('?' + '&'.join(query) if query else '')
 
         self._check_dmi()
         started = self.clock()
@@ -287,19 +229,10 @@ class ImdsClient(object):
             except ImdsError as exc:
                 if not exc.retryable:
                     raise
-                delay = backoff_delay(retry, self.rand)
-                if exc.retry_after is not None:
-                    delay = max(delay, exc.retry_after)
-                elapsed = self.clock() - started
-                remaining = self.retry_timeout - elapsed
-                if remaining <= 0 or (exc.retry_after is not None and exc.retry_after > remaining):
-                    raise ImdsError('%s Gave up after %d attempt(s) over %.1f s (retry_timeout is %.0f s).'
-                                    % (exc.message, self.attempts, elapsed, self.retry_timeout),
-                                    code=exc.code, status=exc.status, body=exc.body)
-                # The last attempt goes out when the budget ends rather than giving up early.
-                delay = min(delay, remaining)
-                retry += 1
-                self.sleep(delay)
+                delay = _failures().retry_delay(exc, retry, self.rand, self.clock() - started, self.retry_timeout,
+                                                self.attempts)
+            retry += 1
+            self.sleep(delay)
 
     # -- internals ----------------------------------------------------------
 
@@ -310,10 +243,10 @@ class ImdsClient(object):
         tag = read_dmi_chassis_asset_tag(self.dmi_path)
         if tag is None:
             return  # unknown: the connection attempt decides
-        self._dmi_says_azure = tag == AZURE_CHASSIS_ASSET_TAG
-        if not self._dmi_says_azure:
+        self.dmi_says_azure = tag == AZURE_CHASSIS_ASSET_TAG
+        if not self.dmi_says_azure:
             raise NotAzureError('This host is not an Azure VM: its DMI chassis asset tag is %r, not the one every '
-                                'Azure VM has. No request was sent.' % _short(tag, 60))
+                                'Azure VM has. No request was sent.' % short_text(tag, 60))
 
     def _pace(self):
         """Keep this client's own requests at or below 5 per second."""
@@ -325,88 +258,76 @@ class ImdsClient(object):
                 now = self.clock()
         self._last_request_at = now
 
+    def _connect_failure(self, exc):
+        """The error for a connection that could not be opened; part of detection, so kept here."""
+        not_azure = self.detect and not self.dmi_says_azure
+        if isinstance(exc, socket.timeout):
+            if not_azure:
+                return NotAzureError('No Azure IMDS here: %s did not accept a connection within %.1f s and DMI does '
+                                     'not identify an Azure VM.' % (self.endpoint, self.timeout))
+            return ImdsError('IMDS at %s did not accept a connection within %.1f s (timeout).'
+                             % (self.endpoint, self.timeout), code='timeout')
+        if not_azure and exc.errno in _NOTHING_THERE:
+            return NotAzureError('No Azure IMDS here: %s is unreachable (%s), so this host is not an Azure VM.'
+                                 % (self.endpoint, os_error_text(exc)))
+        if exc.errno == errno.ECONNRESET:
+            return ImdsError('IMDS at %s reset the connection (%s).' % (self.endpoint, os_error_text(exc)),
+                             code='connection_reset', retryable=True)
+        return ImdsError('Cannot connect to IMDS at %s: %s. Check the endpoint option and that the service there is '
+                         'running.' % (self.endpoint, os_error_text(exc)), code='unreachable')
+
     def _request_once(self, path, target, fmt):
         self._pace()
         self.attempts += 1
         deadline = self.clock() + self.timeout
-        connection = http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            self._connect(connection)
-            connection.sock = _DeadlineSocket(connection.sock, deadline, self.clock)
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+        except OSError as exc:
+            raise self._connect_failure(exc)
+        from http import client as http_client
+
+        connection = http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        connection.sock = _DeadlineSocket(sock, deadline, self.clock)
+        try:
             try:
                 connection.putrequest('GET', target, skip_accept_encoding=True)
                 connection.putheader('Metadata', 'true')
                 connection.putheader('User-Agent', USER_AGENT)
                 connection.endheaders()
                 response = connection.getresponse()
-                body = self._read_body(response, path)
-            except socket.timeout:
-                raise ImdsError('IMDS at %s did not answer %s within %.1f s (timeout). Raise timeout if IMDS is slow '
-                                'on this VM.' % (self.endpoint, path, self.timeout), code='timeout')
-            except http_client.IncompleteRead:
-                raise _truncated(path)
-            except (ConnectionResetError, BrokenPipeError, http_client.RemoteDisconnected) as exc:
-                raise ImdsError('IMDS closed the connection for %s before answering (%s).' % (path, _os_error(exc)),
-                                code='connection_reset', retryable=True)
-            except http_client.HTTPException as exc:
-                raise ImdsError('IMDS sent an answer for %s that is not valid HTTP (%s).' % (path, exc.__class__.__name__),
-                                code='bad_http')
-            except OSError as exc:
-                raise ImdsError('Request to IMDS at %s for %s failed: %s.' % (self.endpoint, path, _os_error(exc)),
-                                code='connection_error')
+                body = _read_body(response, path)
+            except (OSError, http_client.HTTPException) as exc:
+                raise _failures().transport_failure(exc, self, path)
         finally:
             connection.close()
 
         if response.status != 200:
-            error = classify_error(response.status, body, path)
-            error.retry_after = retry_after_seconds(response.getheader('Retry-After'))
-            raise error
-        _check_content_type(response.getheader('Content-Type'), fmt, path)
+            raise _failures().status_failure(response, body, path)
+        content_type = response.getheader('Content-Type')
+        if (content_type or '').split(';')[0].strip().lower() != _MEDIA_TYPES[fmt]:
+            raise _failures().wrong_content_type(path, content_type, _MEDIA_TYPES[fmt])
         return body
 
-    def _connect(self, connection):
-        try:
-            connection.connect()
-        except socket.timeout:
-            if self.detect and not self._dmi_says_azure:
-                raise NotAzureError('No Azure IMDS here: %s did not accept a connection within %.1f s and DMI does '
-                                    'not identify an Azure VM.' % (self.endpoint, self.timeout))
-            raise ImdsError('IMDS at %s did not accept a connection within %.1f s (timeout).'
-                            % (self.endpoint, self.timeout), code='timeout')
-        except OSError as exc:
-            # EINVAL, EACCES and EPERM are what blackhole and prohibit routes and firewall
-            # rules give: hosts often fence off 169.254.169.254 that way when they are not on Azure.
-            unreachable = exc.errno in (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH,
-                                        errno.EADDRNOTAVAIL, errno.ENETDOWN, errno.EHOSTDOWN,
-                                        errno.EINVAL, errno.EACCES, errno.EPERM)
-            if self.detect and unreachable and not self._dmi_says_azure:
-                raise NotAzureError('No Azure IMDS here: %s is unreachable (%s), so this host is not an Azure VM.'
-                                    % (self.endpoint, _os_error(exc)))
-            if exc.errno in (errno.ECONNRESET,):
-                raise ImdsError('IMDS at %s reset the connection (%s).' % (self.endpoint, _os_error(exc)),
-                                code='connection_reset', retryable=True)
-            raise ImdsError('Cannot connect to IMDS at %s: %s. Check the endpoint option and that the service there '
-                            'is running.' % (self.endpoint, _os_error(exc)), code='unreachable')
 
-    @staticmethod
-    def _read_body(response, path):
-        """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time."""
-        declared = response.getheader('Content-Length')
-        if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise _too_large(path, int(declared))
-        chunks = []
-        received = 0
-        while True:
-            chunk = response.read1(65536)
-            if not chunk:
-                break
-            received += len(chunk)
-            if received > MAX_BODY_BYTES:
-                raise _too_large(path, received)
-            chunks.append(chunk)
-        if declared is not None and declared.strip().isdigit() and received < int(declared):
-            raise _truncated(path)
-        return b''.join(chunks)
+def _read_body(response, path):
+    """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time."""
+    declared = response.getheader('Content-Length')
+    declared = int(declared) if declared is not None and _ascii_digits(declared.strip()) else None
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise _failures().too_large(path, declared)
+    chunks = []
+    received = 0
+    while True:
+        chunk = response.read1(65536)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > MAX_BODY_BYTES:
+            raise _failures().too_large(path, received)
+        chunks.append(chunk)
+    if declared is not None and received < declared:
+        raise _failures().truncated(path)
+    return b''.join(chunks)
 
 
 class _DeadlineSocket(object):
@@ -469,37 +390,6 @@ def json_depth_exceeds(document, limit):
             children = value.values() if isinstance(value, dict) else value
             pending.extend((child, depth + 1) for child in children)
     return False
-
-
-def _quote(value):
-    return ''.join(char if char.isalnum() or char in '-_.~' else '%%%02X' % ord(char) for char in str(value))
-
-
-def _os_error(exc):
-    return getattr(exc, 'strerror', None) or exc.__class__.__name__
-
-
-def _truncated(path):
-    return ImdsError('IMDS closed the connection before the whole answer for %s arrived (truncated body).' % path,
-                     code='truncated')
-
-
-def _too_deep(path):
-    return ImdsError('IMDS answered %s with JSON nested deeper than %d levels; that is not an IMDS document.'
-                     % (normalize_path(path), MAX_JSON_DEPTH), code='invalid_json')
-
-
-def _too_large(path, size):
-    return ImdsError('IMDS answer for %s is larger than the %d byte limit (%d bytes); refusing to read it.'
-                     % (path, MAX_BODY_BYTES, size), code='too_large')
-
-
-def _check_content_type(content_type, fmt, path):
-    media_type = (content_type or '').split(';')[0].strip().lower()
-    expected = 'application/json' if fmt == 'json' else 'text/plain'
-    if media_type != expected:
-        raise ImdsError('IMDS answered %s with content type %r, expected %s; the endpoint may not be IMDS '
-                        '(a proxy or captive portal?).' % (path, content_type or '', expected), code='bad_content_type')
 
 
 def imds_argument_spec(default_api_version):

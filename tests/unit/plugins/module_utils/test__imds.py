@@ -14,14 +14,16 @@ from ansible_collections.imds.azure.plugins.module_utils._imds import (
     ImdsClient,
     ImdsError,
     NotAzureError,
+    normalize_path,
+    parse_endpoint,
+    validate_api_version,
+)
+from ansible_collections.imds.azure.plugins.module_utils._imds_failures import (
     backoff_delay,
     classify_error,
     error_text,
     newest_versions,
-    normalize_path,
-    parse_endpoint,
     retry_after_seconds,
-    validate_api_version,
 )
 
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer, ScriptedServer, load_fixture

@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""What the client loads on each path, checked in a fresh interpreter.
+
+Every module run on every host compiles what it imports, so a successful
+request must not load the failure handling, and a host that is not an Azure
+VM must load neither http.client nor the failure handling.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.imds.azure.plugins.module_utils import _imds
+from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer
+
+# The directory that holds ansible_collections/, so that a new interpreter finds the collection.
+COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(_imds.__file__), *[os.pardir] * 5))
+FAILURES = 'ansible_collections.imds.azure.plugins.module_utils._imds_failures'
+
+PROBE = '''
+import json, sys
+from ansible_collections.imds.azure.plugins.module_utils import _imds
+endpoint, default_endpoint, dmi_path = sys.argv[1:4]
+if default_endpoint:
+    _imds.DEFAULT_ENDPOINT = default_endpoint
+client = _imds.ImdsClient(endpoint=endpoint or None, retry_timeout=0, dmi_path=dmi_path or None)
+try:
+    result = sorted(client.get_json('loadbalancer', '2020-10-01'))
+except _imds.ImdsError as exc:
+    result = exc.code
+print(json.dumps({'result': result, 'loaded': sorted(name for name in sys.modules
+                                                      if name in ('http.client', 'ssl', 'email.parser', '%s'))}))
+''' % FAILURES
+
+
+def probe(endpoint='', default_endpoint='', dmi_path=''):
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT)
+    done = subprocess.run([sys.executable, '-c', PROBE, endpoint, default_endpoint, dmi_path],
+                          env=env, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_successful_request_never_loads_the_failure_handling(server):
+    server.queue(Answer.from_fixture('lb_200_documented'))
+    seen = probe(endpoint=server.endpoint)
+    assert seen['result'] == ['loadbalancer']
+    assert FAILURES not in seen['loaded']
+    assert 'http.client' in seen['loaded']
+
+
+def test_failed_request_loads_the_failure_handling(server):
+    server.queue(Answer.from_fixture('lb_404_no_metadata'))
+    seen = probe(endpoint=server.endpoint)
+    assert seen['result'] == 'no_loadbalancer'
+    assert FAILURES in seen['loaded']
+
+
+@pytest.mark.parametrize('dmi', ['not-azure', 'missing'])
+def test_host_that_is_not_azure_loads_neither_http_nor_failure_handling(tmp_path, closed_port, dmi):
+    tag = tmp_path / 'chassis_asset_tag'
+    if dmi == 'not-azure':
+        tag.write_text('No Asset Tag\n')
+    seen = probe(dmi_path=str(tag), default_endpoint='http://127.0.0.1:%d' % closed_port)
+    assert seen['result'] == 'not_azure'
+    assert seen['loaded'] == []
