@@ -5,7 +5,7 @@
 #     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.8+
 #     sanity   ansible-test sanity --python 3.11
 #     units    ansible-test units --python 3.11
-#     lint     ansible-lint (production profile, settings in .ansible-lint)
+#     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint
 #     pytest   tests/emulator and tests/e2e
 #   tools/test.sh units pytest only the stages named
 #
@@ -202,6 +202,8 @@ stage_lint() {
     ln -s "${REPO_ROOT}" "${collections}/ansible_collections/imds/azure" || return 1
     ANSIBLE_COLLECTIONS_PATH="${collections}" ansible-lint --offline --nocolor || rc=$?
     rm -rf "${collections}"
+    # Changelog fragments: valid sections and text, so that a release can be cut from them.
+    antsibull-changelog lint || rc=$?
     return "${rc}"
 }
 
