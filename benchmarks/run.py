@@ -463,29 +463,58 @@ def child_usage(command, env):
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def measure_direct_runs(collections_path, endpoint, big_endpoint, repeats):
-    """Run the module (and ansible.builtin.ping) directly, outside ansible-playbook: time, CPU and peak RSS."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
-    env["PYTHONPATH"] = str(collections_path)
-    module = "ansible_collections.imds.azure.plugins.modules.loadbalancer_facts"
+def build_payload(workdir, env, name, module, args, namespace=False):
+    """The AnsiballZ payload the controller sends to a host for this module and these arguments.
+
+    One ad-hoc run against localhost with ANSIBLE_KEEP_REMOTE_FILES, so the
+    file is exactly what a managed host receives: the module and every
+    module_utils it imports, as source, in a zip inside a Python script.
+    """
+    remote = workdir / ("payload-" + name)
+    command = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=" + sys.executable, "-m", module]
+    if args:
+        command += ["-a", json.dumps(args)]
+    if namespace:
+        command = ["unshare", "-n", "--"] + command
+    done = subprocess.run(command, env=dict(env, ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TEMP=str(remote)),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    payloads = sorted(remote.glob("*/AnsiballZ_*.py"))
+    if done.returncode != 0 or len(payloads) != 1:
+        raise SystemExit("building the payload of %s failed (exit %d):\n%s" % (module, done.returncode,
+                                                                              done.stdout[-2000:]))
+    return payloads[0]
+
+
+def measure_direct_runs(workdir, env, endpoint, big_endpoint, namespace_ok, repeats):
+    """Each module's AnsiballZ payload run with python, outside ansible-playbook: time, CPU and peak RSS."""
+    # Label -> (module, arguments, inside a network namespace)
     runs = {
-        "ansible.builtin.ping": [sys.executable, "-m", "ansible.modules.ping", json.dumps({"ANSIBLE_MODULE_ARGS": {}})],
-        "loadbalancer_facts, 3 rules": [sys.executable, "-m", module,
-                                        json.dumps({"ANSIBLE_MODULE_ARGS": {"endpoint": endpoint}})],
-        "loadbalancer_facts, 1,000 rules": [sys.executable, "-m", module,
-                                            json.dumps({"ANSIBLE_MODULE_ARGS": {"endpoint": big_endpoint}})],
+        "ansible.builtin.ping": ("ansible.builtin.ping", {}, False),
+        "reference: only the IMDS request, with http.client": ("diagnostic.imds.request_only",
+                                                               {"endpoint": endpoint}, False),
+        "loadbalancer_facts, 3 rules": ("imds.azure.loadbalancer_facts", {"endpoint": endpoint}, False),
+        "loadbalancer_facts, 1,000 rules": ("imds.azure.loadbalancer_facts", {"endpoint": big_endpoint}, False),
+        "loadbalancer_facts, not Azure, in a network namespace": ("imds.azure.loadbalancer_facts", {}, True),
     }
-    samples = {name: ([], [], []) for name in runs}
+    if not namespace_ok:
+        runs = {label: run for label, run in runs.items() if not run[2]}
+    commands = {}
+    for index, (label, (module, args, namespace)) in enumerate(runs.items()):
+        payload = build_payload(workdir, env, str(index), module, args, namespace)
+        commands[label] = (["unshare", "-n", "--"] if namespace else []) + [sys.executable, str(payload)]
+    child_env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+    samples = {label: ([], [], []) for label in commands}
     for _repeat in range(repeats):
-        for name, command in runs.items():  # interleaved, like the fleet runs
+        for label, command in commands.items():  # interleaved, like the fleet runs
             started = time.perf_counter()
-            cpu, peak = child_usage(command, env)
-            samples[name][0].append(time.perf_counter() - started)
-            samples[name][1].append(cpu)
-            samples[name][2].append(peak)
+            cpu, peak = child_usage(command, child_env)
+            samples[label][0].append(time.perf_counter() - started)
+            samples[label][1].append(cpu)
+            samples[label][2].append(peak)
         time.sleep(0.25)  # stay under the emulated IMDS limit of 5 requests a second
-    return {name: (statistics.median(walls), statistics.median(cpus), max(peaks))
-            for name, (walls, cpus, peaks) in samples.items()}
+    return {label: (statistics.median(walls), statistics.median(cpus), max(peaks))
+            for label, (walls, cpus, peaks) in samples.items()}
 
 
 def many_rules_document(count):
@@ -668,12 +697,16 @@ def build_report(cases, sizes, rounds, forks, times, namespace_ok, direct, rende
         add("")
         add("e was not measured: `unshare -n` is not available here (it needs root or user namespaces).")
     add("")
-    add("## One module run, started directly (python -m, no ansible-playbook)")
+    add("## One module run, started directly")
     add("")
-    add("| run | wall time (median) | CPU time (median) | peak RSS (max) |")
-    add("|---|---|---|---|")
+    add("The AnsiballZ payload that the controller sends to a host, run with python on its own (no ansible-playbook):")
+    add("the same source files, compiled from the same zip, as on a managed host.")
+    add("")
+    add("| run | wall time (median) | CPU time (median) | CPU / ping | peak RSS (max) |")
+    add("|---|---|---|---|---|")
+    ping_cpu = direct["ansible.builtin.ping"][1]
     for name, (wall, cpu, peak) in direct.items():
-        add("| %s | %.0f ms | %.0f ms | %.1f MiB |" % (name, 1000 * wall, 1000 * cpu, peak / 1024))
+        add("| %s | %.0f ms | %.0f ms | %.2f | %.1f MiB |" % (name, 1000 * wall, 1000 * cpu, cpu / ping_cpu, peak / 1024))
     add("")
     add("## nginx_frontends: plan (filter) and render (template), in process")
     add("")
@@ -750,8 +783,8 @@ def main(argv=None):
         progress("gather_facts, all facts, parallel: true")
         parallel_all = {size: probe_parallel_all_facts(workdir, inventories["fleet"][size], env) for size in sizes}
         progress("direct module runs")
-        direct = measure_direct_runs(collections_path, emulators.endpoints[names[0]], emulators.endpoints["big"],
-                                     repeats=max(15, 3 * args.rounds))
+        direct = measure_direct_runs(workdir, env, emulators.endpoints[names[0]], emulators.endpoints["big"],
+                                     namespace_ok, repeats=max(15, 3 * args.rounds))
         progress("nginx render")
         render = measure_render(collections_path, repeats=max(5, args.rounds))
         report = build_report(cases, sizes, args.rounds, args.forks, times, namespace_ok, direct, render,

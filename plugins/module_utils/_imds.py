@@ -19,17 +19,16 @@ The client
   hosts which are not Azure VMs get a fast answer instead of a hang.
 
 Modules compile this file on every run on every host, so it holds only what
-a successful request runs. Failures (messages, advice, retry decisions) are
-handled in _imds_failures.py, loaded only when something fails, and
-http.client is loaded only once a connection is open: hosts that are not
-Azure VMs load neither.
+every request runs. The HTTP exchange (_imds_http.py, with http.client) is
+loaded only once a connection is open, and failures (messages, advice, retry
+decisions, in _imds_failures.py) only when something fails: hosts that are
+not Azure VMs load none of them.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import io
 import json
 import random
 import socket
@@ -50,13 +49,10 @@ MIN_REQUEST_INTERVAL = 0.2
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 
-USER_AGENT = 'imds.azure-ansible'
-
 # Options are checked with sets of characters, not regular expressions: compiling patterns costs every run.
 _NAME_CHARACTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-')
 _IPV6_CHARACTERS = frozenset('0123456789ABCDEFabcdef:.')
 _BASE_PATH_CHARACTERS = _NAME_CHARACTERS | frozenset('/')
-_MEDIA_TYPES = {'json': 'application/json', 'text': 'text/plain'}
 # Connect errors that say nothing is there: refused, no route, blackhole and
 # prohibit routes (EINVAL, EACCES) and firewall rules (EPERM). Hosts that are
 # not on Azure often fence off 169.254.169.254 in one of these ways.
@@ -85,7 +81,8 @@ class NotAzureError(ImdsError):
         super(NotAzureError, self).__init__(message, code='not_azure')
 
 
-def _failures():
+def failures():
+    """The failure handling (_imds_failures.py), loaded on first use."""
     from ansible_collections.imds.azure.plugins.module_utils import _imds_failures
     return _imds_failures
 
@@ -104,7 +101,7 @@ def _invalid_option(message):
     return ImdsError(message, code='invalid_option')
 
 
-def _ascii_digits(text):
+def ascii_digits(text):
     return text.isascii() and text.isdigit()
 
 
@@ -120,7 +117,7 @@ def read_dmi_chassis_asset_tag(path=DMI_CHASSIS_ASSET_TAG_PATH):
 def validate_api_version(value):
     """An api-version is a date: YYYY-MM-DD."""
     if not (isinstance(value, str) and len(value) == 10 and value[4] == value[7] == '-'
-            and _ascii_digits(value[:4] + value[5:7] + value[8:])):
+            and ascii_digits(value[:4] + value[5:7] + value[8:])):
         raise _invalid_option('api_version must look like YYYY-MM-DD, got %r.' % (value,))
     return value
 
@@ -154,7 +151,7 @@ def parse_endpoint(endpoint):
         allowed = _NAME_CHARACTERS
     port = port_part[1:]
     if not (text.startswith('http://') and host and allowed.issuperset(host)
-            and (not port_part or (port_part[0] == ':' and len(port) <= 5 and _ascii_digits(port)))
+            and (not port_part or (port_part[0] == ':' and len(port) <= 5 and ascii_digits(port)))
             and _BASE_PATH_CHARACTERS.issuperset(base)):
         raise _invalid_option('endpoint must be a plain http://host[:port] URL (IMDS does not use TLS), got %r.'
                               % (endpoint,))
@@ -198,11 +195,11 @@ class ImdsClient(object):
         try:
             document = json.loads(body.decode('utf-8'))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise _failures().invalid_json(normalize_path(path), body, exc)
+            raise failures().invalid_json(normalize_path(path), body, exc)
         except RecursionError:
-            raise _failures().too_deep(normalize_path(path))
+            raise failures().too_deep(normalize_path(path))
         if json_depth_exceeds(document, MAX_JSON_DEPTH):
-            raise _failures().too_deep(normalize_path(path))
+            raise failures().too_deep(normalize_path(path))
         return document
 
     def get_text(self, path, api_version=None):
@@ -229,7 +226,7 @@ class ImdsClient(object):
             except ImdsError as exc:
                 if not exc.retryable:
                     raise
-                delay = _failures().retry_delay(exc, retry, self.rand, self.clock() - started, self.retry_timeout,
+                delay = failures().retry_delay(exc, retry, self.rand, self.clock() - started, self.retry_timeout,
                                                 self.attempts)
             retry += 1
             self.sleep(delay)
@@ -284,99 +281,9 @@ class ImdsClient(object):
             sock = socket.create_connection((self.host, self.port), self.timeout)
         except OSError as exc:
             raise self._connect_failure(exc)
-        from http import client as http_client
-
-        connection = http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        connection.sock = _DeadlineSocket(sock, deadline, self.clock)
-        try:
-            try:
-                connection.putrequest('GET', target, skip_accept_encoding=True)
-                connection.putheader('Metadata', 'true')
-                connection.putheader('User-Agent', USER_AGENT)
-                connection.endheaders()
-                response = connection.getresponse()
-                body = _read_body(response, path)
-            except (OSError, http_client.HTTPException) as exc:
-                raise _failures().transport_failure(exc, self, path)
-        finally:
-            connection.close()
-
-        if response.status != 200:
-            raise _failures().status_failure(response, body, path)
-        content_type = response.getheader('Content-Type')
-        if (content_type or '').split(';')[0].strip().lower() != _MEDIA_TYPES[fmt]:
-            raise _failures().wrong_content_type(path, content_type, _MEDIA_TYPES[fmt])
-        return body
-
-
-def _read_body(response, path):
-    """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time."""
-    declared = response.getheader('Content-Length')
-    declared = int(declared) if declared is not None and _ascii_digits(declared.strip()) else None
-    if declared is not None and declared > MAX_BODY_BYTES:
-        raise _failures().too_large(path, declared)
-    chunks = []
-    received = 0
-    while True:
-        chunk = response.read1(65536)
-        if not chunk:
-            break
-        received += len(chunk)
-        if received > MAX_BODY_BYTES:
-            raise _failures().too_large(path, received)
-        chunks.append(chunk)
-    if declared is not None and received < declared:
-        raise _failures().truncated(path)
-    return b''.join(chunks)
-
-
-class _DeadlineSocket(object):
-    """A connected socket whose reads, through makefile(), all stop at one deadline.
-
-    A plain socket timeout applies to each read on its own, so a server that
-    sends its headers or body a byte at a time could hold a request far longer
-    than ``timeout``; here all reads of one request share the same deadline.
-    Everything else is passed through to the socket.
-    """
-
-    def __init__(self, sock, deadline, clock):
-        self._sock = sock
-        self._deadline = deadline
-        self._clock = clock
-
-    def makefile(self, mode='rb', buffering=None, **_kwargs):
-        # The socket's own raw reader keeps the descriptor open after http.client
-        # closes the connection object, until the response is read.
-        raw = _DeadlineReader(self._sock, self._sock.makefile('rb', buffering=0), self._deadline, self._clock)
-        return io.BufferedReader(raw, buffer_size=buffering or io.DEFAULT_BUFFER_SIZE)
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-
-class _DeadlineReader(io.RawIOBase):
-    """Raw reader that gives every read only the time left before the deadline."""
-
-    def __init__(self, sock, raw, deadline, clock):
-        super(_DeadlineReader, self).__init__()
-        self._sock = sock
-        self._raw = raw
-        self._deadline = deadline
-        self._clock = clock
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        remaining = self._deadline - self._clock()
-        if remaining <= 0:
-            raise socket.timeout('timed out')
-        self._sock.settimeout(remaining)
-        return self._raw.readinto(buffer)
-
-    def close(self):
-        self._raw.close()
-        super(_DeadlineReader, self).close()
+        # Loaded only now: where nothing answers, neither it nor http.client is compiled.
+        from ansible_collections.imds.azure.plugins.module_utils._imds_http import exchange
+        return exchange(self, sock, path, target, fmt, deadline)
 
 
 def json_depth_exceeds(document, limit):

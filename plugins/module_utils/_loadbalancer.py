@@ -22,6 +22,8 @@ __metaclass__ = type
 
 import ipaddress
 
+from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
+
 PROTOCOL_ALIASES = {
     'tcp': 'tcp',
     'udp': 'udp',
@@ -31,19 +33,6 @@ PROTOCOL_ALIASES = {
 }
 
 MAX_PORT = 65535
-
-FACTS_LIST_KEYS = (
-    'public_ip_addresses',
-    'inbound_rules',
-    'outbound_rules',
-    'frontend_ips',
-    'private_ips',
-    'backend_ports',
-)
-FACTS_DICT_KEYS = (
-    'inbound_rules_by_private_ip',
-    'inbound_rules_by_backend_port',
-)
 
 _DOCUMENT_KEYS = ('publicipaddresses', 'inboundrules', 'outboundrules')
 
@@ -246,19 +235,6 @@ def normalize_loadbalancer(document, api_version):
         'inbound_rules_by_private_ip': _group(inbound, 'private_ip_address'),
         'inbound_rules_by_backend_port': _group(inbound, 'backend_port'),
     }
-
-
-def unavailable_facts(reason, message, api_version):
-    """Facts for a host without load balancer metadata: same keys, nothing in them."""
-    facts = {
-        'available': False,
-        'reason': reason,
-        'message': message,
-        'api_version': api_version,
-    }
-    facts.update((key, []) for key in FACTS_LIST_KEYS)
-    facts.update((key, {}) for key in FACTS_DICT_KEYS)
-    return facts
 
 
 def validate_facts(facts):

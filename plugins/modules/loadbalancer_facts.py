@@ -212,27 +212,37 @@ ansible_facts:
           type: dict
           sample: {"443": [{"frontend_ip_address": "50.0.0.1", "protocol": "tcp", "frontend_port": 80,
                             "backend_port": 443, "private_ip_address": "10.1.0.4", "all_ports": false}]}
+error_code:
+  description:
+    - What went wrong, as one word, to test in C(failed_when) or C(until).
+    - For example C(invalid_metadata) (the answer could not be trusted), C(throttled) or C(unavailable)
+        (still failing when I(retry_timeout) ran out), C(timeout).
+    - C(docs/troubleshooting.md) in the collection explains every code and what to do about it.
+  returned: failure
+  type: str
+  sample: timeout
+status:
+  description: The HTTP status of the IMDS answer the module failed on; null when there was no answer.
+  returned: failure
+  type: int
+  sample: 503
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
 from ansible_collections.imds.azure.plugins.module_utils._imds import (
     ImdsError,
     NotAzureError,
     client_from_params,
     imds_argument_spec,
 )
-from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
-    LoadBalancerDataError,
-    normalize_loadbalancer,
-    unavailable_facts,
-)
 
 LOADBALANCER_API_VERSION = '2020-10-01'
 
 
 def gather_loadbalancer_facts(client, api_version):
-    """The azure_loadbalancer facts, or an ImdsError / LoadBalancerDataError."""
+    """The azure_loadbalancer facts, or an ImdsError."""
     try:
         document = client.get_json('loadbalancer', api_version=api_version)
     except NotAzureError as exc:
@@ -241,7 +251,15 @@ def gather_loadbalancer_facts(client, api_version):
         if exc.code != 'no_loadbalancer':
             raise
         return unavailable_facts('no_loadbalancer', exc.message, api_version)
-    return normalize_loadbalancer(document, api_version)
+    # Loaded only with a document in hand: hosts without one never compile the normalisers.
+    from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
+        LoadBalancerDataError,
+        normalize_loadbalancer,
+    )
+    try:
+        return normalize_loadbalancer(document, api_version)
+    except LoadBalancerDataError as exc:
+        raise ImdsError('IMDS returned load balancer metadata that cannot be used: %s' % exc, code='invalid_metadata')
 
 
 def main():
@@ -255,9 +273,6 @@ def main():
         facts = gather_loadbalancer_facts(client, api_version)
     except ImdsError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, status=exc.status)
-    except LoadBalancerDataError as exc:
-        module.fail_json(msg='IMDS returned load balancer metadata that cannot be used: %s' % exc,
-                         error_code='invalid_metadata')
     module.exit_json(changed=False, ansible_facts={'azure_loadbalancer': facts})
 
 

@@ -101,6 +101,20 @@ api_version:
   returned: success
   type: str
   sample: '2021-02-01'
+error_code:
+  description:
+    - What went wrong, as one word, to test in C(failed_when) or C(until).
+    - For example C(not_found) (no such path), C(bad_request) (for example a leaf read with
+        C(format=json)), C(throttled), C(timeout), C(not_azure).
+    - C(docs/troubleshooting.md) in the collection explains every code and what to do about it.
+  returned: failure
+  type: str
+  sample: timeout
+status:
+  description: The HTTP status of the IMDS answer the module failed on; null when there was no answer.
+  returned: failure
+  type: int
+  sample: 503
 '''
 
 from ansible.module_utils.basic import AnsibleModule

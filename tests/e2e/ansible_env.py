@@ -8,8 +8,10 @@ __metaclass__ = type
 # virtual environment and an environment that no user setting leaks into.
 # Shared by conftest.py and the helper modules next to it.
 
+import glob
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +24,34 @@ TOOLS_BIN = Path(sys.executable).parent
 # (Interpreter discovery is not used: it can pick a version manager's shim
 # that exists but refuses to run.) Inventory variables still override it.
 MANAGED_HOST_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+# Every Python version that ansible-core 2.19 accepts on managed hosts.
+TARGET_PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+
+
+def target_python(version):
+    """Path of a Python ``version`` interpreter on this machine, or None.
+
+    Looks for pythonX.Y in the usual system directories, then in pyenv's
+    versions (never its shims, which may point elsewhere), and keeps the first
+    that runs and reports that version.
+    """
+    name = "python" + version
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = ["/usr/bin/" + name, "/usr/local/bin/" + name]
+    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", version + ".*", "bin", name)), reverse=True)
+    for candidate in candidates:
+        if not os.access(candidate, os.X_OK):
+            continue
+        try:
+            done = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                  capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return candidate
+    return None
 
 
 def tool_path(name):

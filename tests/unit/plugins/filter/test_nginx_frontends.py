@@ -21,10 +21,8 @@ from ansible_collections.imds.azure.plugins.filter.nginx_frontends import (
     nginx_argument,
     nginx_listeners,
 )
-from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
-    normalize_loadbalancer,
-    unavailable_facts,
-)
+from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
+from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer
 
 API = '2020-10-01'
 

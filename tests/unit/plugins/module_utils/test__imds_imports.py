@@ -5,8 +5,10 @@
 """What the client loads on each path, checked in a fresh interpreter.
 
 Every module run on every host compiles what it imports, so a successful
-request must not load the failure handling, and a host that is not an Azure
-VM must load neither http.client nor the failure handling.
+request must not load the failure handling, a host that is not an Azure VM
+must load neither the HTTP exchange (with http.client) nor the failure
+handling, and loadbalancer_facts loads the normalisers only once it has a
+document to normalise.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,22 +26,27 @@ from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer
 
 # The directory that holds ansible_collections/, so that a new interpreter finds the collection.
 COLLECTIONS_ROOT = os.path.abspath(os.path.join(os.path.dirname(_imds.__file__), *[os.pardir] * 5))
-FAILURES = 'ansible_collections.imds.azure.plugins.module_utils._imds_failures'
+MODULE_UTILS = 'ansible_collections.imds.azure.plugins.module_utils.'
+FAILURES = MODULE_UTILS + '_imds_failures'
+HTTP = MODULE_UTILS + '_imds_http'
+NORMALISERS = MODULE_UTILS + '_loadbalancer'
+WATCHED = ('http.client', 'ssl', 'email.parser', FAILURES, HTTP, NORMALISERS)
 
 PROBE = '''
 import json, sys
 from ansible_collections.imds.azure.plugins.module_utils import _imds
+from ansible_collections.imds.azure.plugins.modules import loadbalancer_facts
 endpoint, default_endpoint, dmi_path = sys.argv[1:4]
 if default_endpoint:
     _imds.DEFAULT_ENDPOINT = default_endpoint
 client = _imds.ImdsClient(endpoint=endpoint or None, retry_timeout=0, dmi_path=dmi_path or None)
 try:
-    result = sorted(client.get_json('loadbalancer', '2020-10-01'))
+    facts = loadbalancer_facts.gather_loadbalancer_facts(client, '2020-10-01')
+    result = facts.get('reason') or 'available'
 except _imds.ImdsError as exc:
     result = exc.code
-print(json.dumps({'result': result, 'loaded': sorted(name for name in sys.modules
-                                                      if name in ('http.client', 'ssl', 'email.parser', '%s'))}))
-''' % FAILURES
+print(json.dumps({'result': result, 'loaded': sorted(name for name in sys.modules if name in %r)}))
+''' % (WATCHED,)
 
 
 def probe(endpoint='', default_endpoint='', dmi_path=''):
@@ -52,20 +59,21 @@ def probe(endpoint='', default_endpoint='', dmi_path=''):
 def test_successful_request_never_loads_the_failure_handling(server):
     server.queue(Answer.from_fixture('lb_200_documented'))
     seen = probe(endpoint=server.endpoint)
-    assert seen['result'] == ['loadbalancer']
+    assert seen['result'] == 'available'
     assert FAILURES not in seen['loaded']
-    assert 'http.client' in seen['loaded']
+    assert {'http.client', HTTP, NORMALISERS} <= set(seen['loaded'])
 
 
-def test_failed_request_loads_the_failure_handling(server):
+def test_failed_request_loads_the_failure_handling_but_not_the_normalisers(server):
     server.queue(Answer.from_fixture('lb_404_no_metadata'))
     seen = probe(endpoint=server.endpoint)
     assert seen['result'] == 'no_loadbalancer'
     assert FAILURES in seen['loaded']
+    assert NORMALISERS not in seen['loaded']
 
 
 @pytest.mark.parametrize('dmi', ['not-azure', 'missing'])
-def test_host_that_is_not_azure_loads_neither_http_nor_failure_handling(tmp_path, closed_port, dmi):
+def test_host_that_is_not_azure_loads_no_http_failure_handling_or_normalisers(tmp_path, closed_port, dmi):
     tag = tmp_path / 'chassis_asset_tag'
     if dmi == 'not-azure':
         tag.write_text('No Asset Tag\n')

@@ -10,16 +10,18 @@ import json
 
 import pytest
 
-from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
+from ansible_collections.imds.azure.plugins.module_utils._facts_shape import (
     FACTS_DICT_KEYS,
     FACTS_LIST_KEYS,
+    unavailable_facts,
+)
+from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
     LoadBalancerDataError,
     normalize_inbound_rule,
     normalize_ip,
     normalize_loadbalancer,
     normalize_port,
     normalize_protocol,
-    unavailable_facts,
     validate_facts,
 )
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import load_fixture

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The HTTP exchange of one IMDS request, over a connection the client has opened.
+
+Loaded by the client only once a connection is open, so hosts where nothing
+answers at the IMDS address (hosts that are not Azure VMs) compile neither
+this file nor http.client.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import io
+import socket
+from http import client as http_client
+
+from ansible_collections.imds.azure.plugins.module_utils._imds import (
+    MAX_BODY_BYTES,
+    ascii_digits,
+    failures,
+)
+
+USER_AGENT = 'imds.azure-ansible'
+MEDIA_TYPES = {'json': 'application/json', 'text': 'text/plain'}
+
+
+def exchange(client, sock, path, target, fmt, deadline):
+    """GET ``target`` on the connected ``sock``; the body of a 200 answer of the expected media type.
+
+    Every read stops at ``deadline``; failures raise ImdsError (see _imds_failures.py).
+    """
+    connection = http_client.HTTPConnection(client.host, client.port, timeout=client.timeout)
+    connection.sock = _DeadlineSocket(sock, deadline, client.clock)
+    try:
+        try:
+            connection.putrequest('GET', target, skip_accept_encoding=True)
+            connection.putheader('Metadata', 'true')
+            connection.putheader('User-Agent', USER_AGENT)
+            connection.endheaders()
+            response = connection.getresponse()
+            body = _read_body(response, path)
+        except (OSError, http_client.HTTPException) as exc:
+            raise failures().transport_failure(exc, client, path)
+    finally:
+        connection.close()
+
+    if response.status != 200:
+        raise failures().status_failure(response, body, path)
+    content_type = response.getheader('Content-Type')
+    if (content_type or '').split(';')[0].strip().lower() != MEDIA_TYPES[fmt]:
+        raise failures().wrong_content_type(path, content_type, MEDIA_TYPES[fmt])
+    return body
+
+
+def _read_body(response, path):
+    """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time."""
+    declared = response.getheader('Content-Length')
+    declared = int(declared) if declared is not None and ascii_digits(declared.strip()) else None
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise failures().too_large(path, declared)
+    chunks = []
+    received = 0
+    while True:
+        chunk = response.read1(65536)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > MAX_BODY_BYTES:
+            raise failures().too_large(path, received)
+        chunks.append(chunk)
+    if declared is not None and received < declared:
+        raise failures().truncated(path)
+    return b''.join(chunks)
+
+
+class _DeadlineSocket(object):
+    """A connected socket whose reads, through makefile(), all stop at one deadline.
+
+    A plain socket timeout applies to each read on its own, so a server that
+    sends its headers or body a byte at a time could hold a request far longer
+    than ``timeout``; here all reads of one request share the same deadline.
+    Everything else is passed through to the socket.
+    """
+
+    def __init__(self, sock, deadline, clock):
+        self._sock = sock
+        self._deadline = deadline
+        self._clock = clock
+
+    def makefile(self, mode='rb', buffering=None, **_kwargs):
+        # The socket's own raw reader keeps the descriptor open after http.client
+        # closes the connection object, until the response is read.
+        raw = _DeadlineReader(self._sock, self._sock.makefile('rb', buffering=0), self._deadline, self._clock)
+        return io.BufferedReader(raw, buffer_size=buffering or io.DEFAULT_BUFFER_SIZE)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Raw reader that gives every read only the time left before the deadline."""
+
+    def __init__(self, sock, raw, deadline, clock):
+        super(_DeadlineReader, self).__init__()
+        self._sock = sock
+        self._raw = raw
+        self._deadline = deadline
+        self._clock = clock
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise socket.timeout('timed out')
+        self._sock.settimeout(remaining)
+        return self._raw.readinto(buffer)
+
+    def close(self):
+        self._raw.close()
+        super(_DeadlineReader, self).close()

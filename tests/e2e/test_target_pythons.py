@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, imds.azure contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+# The modules run on managed hosts under whatever Python those hosts have.
+# Every version that ansible-core accepts there gets hosts of its own in one
+# fleet run, and on each the modules take their main paths: a successful
+# read, a VM without a load balancer (the failure handling loads lazily),
+# transient errors that are retried, and hostile data that must fail cleanly.
+
+import pytest
+
+from ansible_env import TARGET_PYTHON_VERSIONS, target_python
+from test_modules import documented_facts
+
+# Host name suffix -> emulator scenario
+KINDS = {
+    "lb": "documented",
+    "none": "no-loadbalancer",
+    "retry": "transient-then-ok",
+    "hostile": "hostile",
+}
+
+PLAY = """
+- name: The modules on every target Python
+  hosts: all
+  gather_facts: false
+  module_defaults:
+    group/imds.azure.imds:
+      endpoint: "{{ imds_endpoint }}"
+      retry_timeout: 30
+  tasks:
+    - name: Find out which Python runs the modules
+      ansible.builtin.setup:
+        gather_subset: ["!all", "!min", "python"]
+
+    - name: Read the load balancer metadata
+      imds.azure.loadbalancer_facts:
+      register: gathered
+      ignore_errors: true
+
+    - name: Read the compute metadata
+      imds.azure.metadata_info:
+        path: instance/compute
+      register: compute
+
+    - name: Report
+      ansible.builtin.debug:
+        msg:
+          python: "{{ ansible_facts.python.version.major }}.{{ ansible_facts.python.version.minor }}"
+          facts: "{{ ansible_facts.azure_loadbalancer | default('no facts') }}"
+          vm_name: "{{ compute.metadata.name }}"
+"""
+
+
+@pytest.fixture(scope="module")
+def interpreters():
+    found = {version: target_python(version) for version in TARGET_PYTHON_VERSIONS}
+    missing = sorted(version for version, path in found.items() if path is None)
+    if missing:
+        pytest.fail("No interpreter found for Python %s: the modules must be run on every Python that managed "
+                    "hosts may have (looked for pythonX.Y in /usr/bin, /usr/local/bin and pyenv's versions)."
+                    % ", ".join(missing))
+    return found
+
+
+def host_name(version, kind):
+    return "py%s-%s" % (version.replace(".", ""), kind)
+
+
+def test_modules_on_every_target_python(interpreters, emulator_fleet, run_playbook):
+    scenarios = {host_name(version, kind): scenario
+                 for version in TARGET_PYTHON_VERSIONS for kind, scenario in KINDS.items()}
+    fleet = emulator_fleet(scenarios)
+    hosts = {}
+    for version in TARGET_PYTHON_VERSIONS:
+        for kind in KINDS:
+            name = host_name(version, kind)
+            hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": interpreters[version],
+                           "imds_endpoint": fleet.endpoints[name]}
+    result = run_playbook(PLAY, inventory={"all": {"hosts": hosts}}, extra_args=["--forks", "12"])
+    result.assert_ok()
+    assert "Traceback" not in result.stdout + result.stderr
+
+    for version in TARGET_PYTHON_VERSIONS:
+        for kind, scenario_name in KINDS.items():
+            name = host_name(version, kind)
+            report = result.task("Report", name)["msg"]
+            assert report["python"] == version, name
+            assert report["vm_name"] == fleet[name].scenario()["instance"]["compute"]["name"], name
+
+        lb_host, none_host, retry_host, hostile_host = (host_name(version, kind) for kind in KINDS)
+        assert result.task("Report", lb_host)["msg"]["facts"] == documented_facts(), version
+
+        none_facts = result.task("Report", none_host)["msg"]["facts"]
+        assert none_facts["available"] is False and none_facts["reason"] == "no_loadbalancer", version
+
+        assert result.task("Report", retry_host)["msg"]["facts"] == documented_facts(), version
+        lb_requests = [entry for entry in fleet[retry_host].requests() if entry["path"] == "/metadata/loadbalancer"]
+        assert len(lb_requests) == 3, version  # two 503 answers, then the document
+
+        hostile = result.task("Read the load balancer metadata", hostile_host)
+        assert hostile["failed"] is True and hostile["error_code"] == "invalid_metadata", version
+        assert result.task("Report", hostile_host)["msg"]["facts"] == "no facts", version
