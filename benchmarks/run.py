@@ -481,8 +481,8 @@ def build_payload(workdir, env, name, module, args, namespace=False):
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     payloads = sorted(remote.glob("*/AnsiballZ_*.py"))
     if done.returncode != 0 or len(payloads) != 1:
-        raise SystemExit("building the payload of %s failed (exit %d):\n%s" % (module, done.returncode,
-                                                                              done.stdout[-2000:]))
+        raise SystemExit("building the payload of %s failed (exit %d):\n%s"
+                         % (module, done.returncode, done.stdout[-2000:]))
     return payloads[0]
 
 

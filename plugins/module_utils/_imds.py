@@ -227,7 +227,7 @@ class ImdsClient(object):
                 if not exc.retryable:
                     raise
                 delay = failures().retry_delay(exc, retry, self.rand, self.clock() - started, self.retry_timeout,
-                                                self.attempts)
+                                               self.attempts)
             retry += 1
             self.sleep(delay)
 
