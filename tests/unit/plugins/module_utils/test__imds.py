@@ -26,34 +26,11 @@ from ansible_collections.imds.azure.plugins.module_utils._imds_failures import (
     retry_after_seconds,
 )
 
-from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer, ScriptedServer, load_fixture
+from ansible_collections.imds.azure.tests.unit.utils.imds_client import FakeTime, client_for
+from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer, load_fixture
 
 LB = 'loadbalancer'
 API = '2020-10-01'
-
-
-class FakeTime(object):
-    """A clock that only moves when the client sleeps, so retries cost no real time."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def client_for(server, fake_time=None, **kwargs):
-    kwargs.setdefault('timeout', 2)
-    kwargs.setdefault('retry_timeout', 70)
-    if fake_time is not None:
-        kwargs.update(clock=fake_time.clock, sleep=fake_time.sleep)
-        kwargs.setdefault('rand', lambda: 0.5)
-    return ImdsClient(endpoint=server.endpoint, **kwargs)
 
 
 # -- documented answers ------------------------------------------------------
@@ -125,70 +102,6 @@ def test_text_leaf_is_returned_as_text(server):
     assert server.requests[0]['target'] == '/metadata/instance/compute/vmId?api-version=2021-02-01&format=text'
 
 
-# -- what goes on the wire ---------------------------------------------------
-
-def test_request_is_a_plain_get_with_the_metadata_header(server):
-    server.queue(Answer.from_fixture('lb_200_documented'))
-    client_for(server).get_json(LB, API)
-    request = server.requests[0]
-    assert request['method'] == 'GET'
-    assert request['target'] == '/metadata/loadbalancer?api-version=2020-10-01'
-    assert request['headers']['metadata'] == 'true'
-    assert 'x-forwarded-for' not in request['headers']
-    assert 'proxy-authorization' not in request['headers']
-
-
-def test_proxy_variables_are_ignored(server, monkeypatch):
-    trap = ScriptedServer()
-    try:
-        trap.queue(Answer(status=200, body={'trapped': True}))
-        for name in ('http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY'):
-            monkeypatch.setenv(name, trap.endpoint)
-        monkeypatch.delenv('no_proxy', raising=False)
-        monkeypatch.delenv('NO_PROXY', raising=False)
-        server.queue(Answer.from_fixture('lb_200_documented'))
-        assert 'loadbalancer' in client_for(server).get_json(LB, API)
-        assert trap.requests == []
-        assert len(server.requests) == 1
-    finally:
-        trap.stop()
-
-
-def test_redirect_is_not_followed(server):
-    target = ScriptedServer()
-    try:
-        target.queue(Answer.from_fixture('lb_200_documented'))
-        server.queue(Answer(status=302, body=b'', headers={'Location': target.endpoint + '/metadata/loadbalancer'}))
-        with pytest.raises(ImdsError) as raised:
-            client_for(server).get_json(LB, API)
-        assert raised.value.code == 'redirect'
-        assert target.requests == []
-    finally:
-        target.stop()
-
-
-def test_declared_oversize_body_is_refused_before_reading(server):
-    server.queue(Answer(status=200, body=b'{}', declared_length=_imds.MAX_BODY_BYTES + 1))
-    with pytest.raises(ImdsError) as raised:
-        client_for(server).get_json(LB, API)
-    assert raised.value.code == 'too_large'
-
-
-def test_undeclared_oversize_body_is_cut_off(server):
-    server.queue(Answer(status=200, body=b'[' + b'0,' * _imds.MAX_BODY_BYTES + b'0]', behaviour='no_length'))
-    with pytest.raises(ImdsError) as raised:
-        client_for(server).get_json(LB, API)
-    assert raised.value.code == 'too_large'
-
-
-def test_truncated_body_is_an_error(server):
-    body = json.dumps(load_fixture('lb_200_documented')['body']).encode()
-    server.queue(Answer(status=200, body=body[:40], declared_length=len(body)))
-    with pytest.raises(ImdsError) as raised:
-        client_for(server).get_json(LB, API)
-    assert raised.value.code == 'truncated'
-
-
 @pytest.mark.parametrize('answer, code', [
     (Answer(status=200, body=b'<html><body>Welcome</body></html>', content_type='text/html'), 'bad_content_type'),
     (Answer(status=200, body=b'<html>not json</html>'), 'invalid_json'),
@@ -200,23 +113,6 @@ def test_body_that_is_not_imds_json_is_an_error(server, answer, code):
     with pytest.raises(ImdsError) as raised:
         client_for(server).get_json(LB, API)
     assert raised.value.code == code
-
-
-def test_server_that_never_answers_times_out(server):
-    server.queue(Answer(behaviour='hang'))
-    with pytest.raises(ImdsError) as raised:
-        client_for(server, timeout=0.5).get_json(LB, API)
-    assert raised.value.code == 'timeout'
-    assert len(server.requests) == 1
-
-
-def test_slowly_dripping_body_times_out_as_a_whole(server):
-    body = json.dumps(load_fixture('lb_200_documented')['body']).encode()
-    server.queue(Answer(status=200, body=body, drip_interval=0.05))
-    with pytest.raises(ImdsError) as raised:
-        client_for(server, timeout=0.5).get_json(LB, API)
-    # Each byte arrives well within the timeout; only the whole-request deadline stops it.
-    assert raised.value.code == 'timeout'
 
 
 def test_refused_explicit_endpoint_fails_without_retry(closed_port):
@@ -400,15 +296,6 @@ def test_error_text_prefers_the_error_member():
     assert error_text('x' * 1000).endswith('...')
     assert newest_versions('{"newest-versions": ["2025-04-07", 7]}') == ['2025-04-07']
     assert newest_versions('not json') == []
-
-
-def test_headers_dripping_byte_by_byte_cannot_outlast_the_timeout(server):
-    server.queue(Answer(status=200, body=b'{}', header_drip_interval=0.3))
-    client = client_for(server, timeout=1)
-    with pytest.raises(ImdsError) as raised:
-        client.get_json(LB, API)
-    assert raised.value.code == 'timeout'
-    assert server.header_bytes_sent < 10, 'the client stopped reading at its deadline'
 
 
 @pytest.mark.parametrize('depth', [_imds.MAX_JSON_DEPTH + 1, 100000])
