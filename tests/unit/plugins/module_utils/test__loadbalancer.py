@@ -187,14 +187,6 @@ def test_normalized_rule_reads_back_unchanged():
     assert normalize_inbound_rule(once, 'r') == once
 
 
-def test_unavailable_facts_have_every_key_with_nothing_in_it():
-    facts = unavailable_facts('no_loadbalancer', 'No load balancer metadata.', API)
-    available = normalize_loadbalancer(documented(), API)
-    assert set(facts) == set(available) | {'reason', 'message'}
-    assert facts['available'] is False
-    assert all(not facts[key] for key in FACTS_LIST_KEYS + FACTS_DICT_KEYS)
-
-
 def test_facts_that_went_through_a_json_cache_validate_unchanged():
     facts = normalize_loadbalancer(documented(), API)
     assert validate_facts(json.loads(json.dumps(facts))) == facts
