@@ -26,9 +26,10 @@ tables show medians. Cases:
     h  reference: a module that does only the IMDS request with http.client
        and returns the status, the floor for any module built on http.client
 
-Also: the peak memory of one module run, and the time the nginx_frontends
-role's filter and template take for 1, 100 and 1,000 inbound rules. Nothing
-here asserts on time; the numbers are for reading.
+Also: one run of a module on its own (the AnsiballZ payload the controller
+sends, started with python: CPU time and peak memory), and the time the
+nginx_frontends role's filter and template take for 1, 100 and 1,000 inbound
+rules. Nothing here asserts on time; the numbers are for reading.
 """
 
 import argparse
