@@ -101,8 +101,12 @@ def _invalid_option(message):
     return ImdsError(message, code='invalid_option')
 
 
+_ASCII_DIGITS = frozenset('0123456789')
+
+
 def ascii_digits(text):
-    return text.isascii() and text.isdigit()
+    """Whether text is one or more of the digits 0-9 (str.isdigit also accepts other scripts' digits)."""
+    return bool(text) and _ASCII_DIGITS.issuperset(text)
 
 
 def read_dmi_chassis_asset_tag(path=DMI_CHASSIS_ASSET_TAG_PATH):

@@ -34,6 +34,15 @@ PROTOCOL_ALIASES = {
 
 MAX_PORT = 65535
 
+# Azure's own services: the platform DNS, health probe source and wireserver,
+# and IMDS. No load balancer frontend or backend is ever one of them.
+AZURE_PLATFORM_ADDRESSES = frozenset((
+    ipaddress.ip_address('168.63.129.16'),
+    ipaddress.ip_address('169.254.169.254'),
+))
+_IPV4_THIS_NETWORK = ipaddress.ip_network('0.0.0.0/8')
+_IPV4_BROADCAST = ipaddress.ip_address('255.255.255.255')
+
 _DOCUMENT_KEYS = ('publicipaddresses', 'inboundrules', 'outboundrules')
 
 _TEXT_TYPES = (str,)
@@ -100,6 +109,31 @@ def normalize_ip(value, path):
     if mapped is not None:
         address = mapped
     return str(address)
+
+
+def implausible_address_reason(address):
+    """Why ``address`` (an ipaddress object) can be no load balancer frontend or backend address; None if it can.
+
+    Such an address in an answer or a fact cache would make the host bind, or
+    add to an interface, an address that belongs to the host itself, to a
+    multicast group, or to Azure's platform services.
+    """
+    mapped = getattr(address, 'ipv4_mapped', None)
+    if mapped is not None:
+        address = mapped
+    if address in AZURE_PLATFORM_ADDRESSES:
+        return 'an Azure platform address'
+    if address.is_unspecified or (address.version == 4 and address in _IPV4_THIS_NETWORK):
+        return 'an unspecified address'
+    if address.is_loopback:
+        return 'a loopback address'
+    if address.is_link_local:
+        return 'a link-local address'
+    if address.is_multicast:
+        return 'a multicast address'
+    if address == _IPV4_BROADCAST:
+        return 'the broadcast address'
+    return None
 
 
 def normalize_port(value, path):

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import ipaddress
 import json
 
 import pytest
@@ -17,6 +18,7 @@ from ansible_collections.imds.azure.plugins.module_utils._facts_shape import (
 )
 from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
     LoadBalancerDataError,
+    implausible_address_reason,
     normalize_inbound_rule,
     normalize_ip,
     normalize_loadbalancer,
@@ -209,3 +211,29 @@ def test_tampered_cached_facts_are_rejected(tamper, fragment):
     with pytest.raises(LoadBalancerDataError) as raised:
         validate_facts(facts)
     assert fragment in str(raised.value)
+
+
+@pytest.mark.parametrize('text, reason', [
+    ('168.63.129.16', 'platform'),
+    ('169.254.169.254', 'platform'),
+    ('::ffff:168.63.129.16', 'platform'),
+    ('0.0.0.0', 'unspecified'),
+    ('0.1.2.3', 'unspecified'),
+    ('::', 'unspecified'),
+    ('127.0.0.1', 'loopback'),
+    ('127.8.9.10', 'loopback'),
+    ('::1', 'loopback'),
+    ('169.254.1.1', 'link-local'),
+    ('fe80::1', 'link-local'),
+    ('224.0.0.1', 'multicast'),
+    ('ff02::1', 'multicast'),
+    ('255.255.255.255', 'broadcast'),
+])
+def test_addresses_no_load_balancer_uses_are_named(text, reason):
+    assert reason in implausible_address_reason(ipaddress.ip_address(text))
+
+
+@pytest.mark.parametrize('text', ['50.0.0.1', '10.1.0.4', '2603:10e1:100:2::1:1', 'ace:cab:deca:deed::1',
+                                  '168.63.129.17', '172.16.0.5'])
+def test_frontend_and_backend_addresses_are_plausible(text):
+    assert implausible_address_reason(ipaddress.ip_address(text)) is None
