@@ -50,6 +50,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
+import itertools
 import os
 import re
 import shutil
@@ -79,7 +80,7 @@ MARKER_KINDS = ("recipe", "not-run", "file")
 SHELL_LANGS = ("bash", "shell", "console", "zsh", "shell-session", "shellsession")
 RECIPE_LANGS = {"sh": ["bash", "-e", "-o", "pipefail"], "python": ["python3"]}
 
-_namespace_counter = [0]
+_NAMESPACE_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -103,13 +104,13 @@ class Block:
 
 
 def parse_blocks(document):
-    """The fenced blocks of a Markdown file, with their markers."""
+    """The fenced blocks of a Markdown file, with their markers (lang is "" for a bare fence)."""
     lines = document.read_text(encoding="utf-8").splitlines()
     blocks = []
     index = 0
     while index < len(lines):
         opening = FENCE.match(lines[index])
-        if not opening or not opening.group("lang"):
+        if not opening:
             index += 1
             continue
         indent, ticks = opening.group("indent"), opening.group("ticks")
@@ -180,14 +181,17 @@ def test_the_parser_sees_what_a_reader_sees(tmp_path):
         "<!-- recipe: list -->\n```sh\nls\n```\n"
         "<!-- recipe: list -->\n```sh\nls -l\n```\n\n"
         "<!-- not-run: needs an Azure VM -->\n```sh\ncurl http://169.254.169.254/\n```\n\n"
-        "1. item\n\n   ```console\n   $ ls\n   ```\n",
+        "1. item\n\n   ```console\n   $ ls\n   ```\n\n"
+        "```\n```sh\n```\n",
         encoding="utf-8")
     problems = marker_problems(sample)
     parsed = parse_blocks(sample)
     assert [(block.line, block.lang, block.kind, block.value) for block in parsed] == [
         (1, "sh", "", ""), (6, "sh", "recipe", "two words"), (11, "sh", "recipe", "list"),
-        (15, "sh", "recipe", "list"), (20, "sh", "not-run", "needs an Azure VM"), (26, "console", "", "")]
-    assert parsed[-1].text == "$ ls\n"
+        (15, "sh", "recipe", "list"), (20, "sh", "not-run", "needs an Azure VM"), (26, "console", "", ""),
+        (30, "", "", "")]
+    assert parsed[-2].text == "$ ls\n"
+    assert parsed[-1].text == "```sh\n", "a bare fence opens a block too"
     assert len(problems) == 4, problems
     assert "sample.md:1: a ```sh block without" in problems[0]
     assert "'two words'" in problems[1]
@@ -309,8 +313,7 @@ class Namespace(object):
     """A network namespace with only a loopback interface, for one recipe."""
 
     def __init__(self):
-        _namespace_counter[0] += 1
-        self.name = "imds-recipe-%d-%d" % (os.getpid(), _namespace_counter[0])
+        self.name = "imds-recipe-%d-%d" % (os.getpid(), next(_NAMESPACE_NUMBERS))
         subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=30, capture_output=True)
         subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True, timeout=30, capture_output=True)
 
