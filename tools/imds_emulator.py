@@ -1176,10 +1176,14 @@ def main(argv=None):
 
 
 def _serve_until_terminated(group, ready_file, termination):
-    try:
-        group.start()
-    except OSError as exc:
-        return _fail(f"cannot listen: {exc.strerror or exc}")
+    # One emulator at a time, so that a port that is taken can be named.
+    for emulator in group.emulators.values():
+        try:
+            emulator.start()
+        except OSError as exc:
+            group.stop()
+            address = f"{_url_host(emulator.host)}:{emulator._requested_port}"  # pylint: disable=protected-access
+            return _fail(f"cannot listen on {address} ({emulator.name}): {exc.strerror or exc}")
     try:
         ready = json.dumps({"endpoints": group.endpoints})
         if ready_file:

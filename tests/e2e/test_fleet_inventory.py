@@ -37,6 +37,7 @@ from fleet_support import (
 LB_HOSTS = 9
 NO_LB_HOST = "vm10"       # answers 404: no Standard load balancer
 NEVER_GATHERED = "vm11"   # left out of the gather run
+CHECK_HOSTS_TASK = "Fail when the host pattern matches no host of the inventory"  # check_hosts.yml
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,32 @@ def test_constructed_groups_come_from_cached_facts(fleet, collection_install, tm
         assert message == {"frontend_ip": frontend,
                            "backend_ports": sorted({rule["backendPort"] for rule in rules
                                                     if rule["frontendIpAddress"] == frontend})}
+
+    # A frontend IP that no host has (a typo) fails the run before any host is touched,
+    # naming the group it looked for and the frontend groups there are.
+    typo = fleet.run("frontend.yml", inventory=str(static_inventory), extra_vars={"frontend_ip": "198.51.100.7"},
+                     extra_args=["-i", str(constructed)])
+    assert typo.rc == 2, typo.describe()
+    refused = typo.task(CHECK_HOSTS_TASK)
+    assert refused["failed"] is True
+    assert "lb_frontend_198_51_100_7" in refused["msg"] and target in refused["msg"], refused["msg"]
+    assert typo.task_names() == [CHECK_HOSTS_TASK]
+
+
+@pytest.mark.parametrize("playbook", ["gather.yml", "report.yml", "frontend.yml"])
+def test_example_playbooks_fail_clearly_without_hosts(playbook, run_playbook, tmp_path):
+    # An inventory that was not loaded (a wrong path, no ANSIBLE_INVENTORY) leaves no hosts:
+    # Ansible alone warns and exits 0; the examples fail and say so.
+    workspace = copy_examples(tmp_path / "fleet")
+    empty = tmp_path / "empty.yml"
+    empty.write_text("all:\n  hosts: {}\n", encoding="utf-8")
+    result = run_playbook(workspace / playbook, inventory=empty, extra_vars={"frontend_ip": "50.0.0.1"},
+                          env={"ANSIBLE_CONFIG": str(workspace / "ansible.cfg")})
+    assert result.rc == 2, result.describe()
+    refused = result.task(CHECK_HOSTS_TASK)
+    assert refused["failed"] is True and "No host of the inventory matches" in refused["msg"], refused["msg"]
+    assert str(empty) in refused["msg"], "the message names the inventory in use"
+    assert result.task_names() == [CHECK_HOSTS_TASK]
 
 
 def test_emulated_example_inventory_matches_its_fleet_file():

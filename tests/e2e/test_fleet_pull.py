@@ -10,7 +10,9 @@ __metaclass__ = type
 # emulator and the imds.azure.nginx_frontends role starts a real nginx on the
 # private IP and backend port of the load balancing rule.
 
+import configparser
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ pytest.register_assert_rewrite("nginx_fixtures")
 
 from fleet_support import EXAMPLES, LOADBALANCER_PATH, ansible_command_environment, tool  # noqa: E402
 from nginx_fixtures import eventually, http_get  # noqa: E402
+from test_doc_recipes import REPO_ROOT, parse_blocks  # noqa: E402
 
 pytest_plugins = ["nginx_fixtures"]
 
@@ -108,3 +111,34 @@ def test_ansible_pull_configures_the_instance_from_its_own_imds(
     assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-3000:]
     assert "Repository has not changed" in again.stdout + again.stderr
     assert len([entry for entry in imds.requests() if entry["path"].startswith(LOADBALANCER_PATH)]) == 1
+
+
+def read_unit(name):
+    """A systemd unit file of examples/fleet/pull as {section: {key: value}}, continuation lines joined."""
+    parser = configparser.ConfigParser(strict=True, interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # systemd keys are case-sensitive
+    parser.read_string((EXAMPLES / "pull" / name).read_text(encoding="utf-8").replace("\\\n", " "))
+    return {section: dict(parser[section]) for section in parser.sections()}
+
+
+def test_systemd_units_run_the_documented_pull_command():
+    service = read_unit("imds-azure-pull.service")
+    timer = read_unit("imds-azure-pull.timer")
+
+    # The service runs the ansible-pull command that docs/fleet.md tells to run on an instance.
+    documented = [block.text for block in parse_blocks(REPO_ROOT / "docs" / "fleet.md")
+                  if block.lang == "sh" and block.text.startswith("ansible-pull -U https://")]
+    assert len(documented) == 1, documented
+    command = shlex.split(service["Service"]["ExecStart"])
+    assert command[0] == "/opt/ansible/bin/ansible-pull"
+    assert command[1:] == shlex.split(documented[0].replace("\\\n", " "))[1:]
+    # Oneshot: never two runs at once. No --only-if-changed: load balancer changes come without commits.
+    assert service["Service"]["Type"] == "oneshot"
+    assert "--only-if-changed" not in command
+    assert service["Unit"]["After"] == "network-online.target"
+
+    # A timer with no Unit= starts the service of its own name, at boot and then regularly.
+    assert "Unit" not in timer["Timer"]
+    assert (EXAMPLES / "pull" / "imds-azure-pull.service").is_file()
+    assert set(timer["Timer"]) >= {"OnBootSec", "OnUnitActiveSec", "RandomizedDelaySec"}
+    assert timer["Install"]["WantedBy"] == "timers.target"

@@ -6,11 +6,14 @@ __metaclass__ = type
 
 # The end-to-end fixtures themselves: the installed collection is the checkout,
 # playbook results are parsed per task, the emulator starts, answers, records,
-# switches scenarios and stops, and the example playbook runs against it.
+# switches scenarios and stops, says which address it cannot listen on, and
+# the example playbook runs against it.
 
 import ipaddress
 import json
+import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -249,3 +252,21 @@ def test_example_playbook_gathers_the_emulated_load_balancer(emulator, run_playb
         assert rule["frontend_ip_address"] in rendered, "server_name lists the rules' frontend IPs"
     checked = subprocess.run(["nginx", "-t", "-q", "-c", str(nginx_conf)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_emulator_names_the_address_it_cannot_listen_on(tmp_path):
+    # A port already taken (another emulator, a service): the one-line error says which.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        fleet_file = tmp_path / "fleet.json"
+        fleet_file.write_text(json.dumps({"hosts": [{"name": "vm01", "scenario": "documented", "port": 0},
+                                                    {"name": "vm02", "scenario": "empty", "port": port}]}))
+        for arguments, host in ((["--scenario", "documented", "--port", str(port)], "default"),
+                                (["--fleet", str(fleet_file)], "vm02")):
+            done = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "imds_emulator.py")] + arguments,
+                                  capture_output=True, text=True, timeout=60, check=False)
+            assert done.returncode == 2
+            assert done.stderr == "imds_emulator: error: cannot listen on 127.0.0.1:%d (%s): Address already in use\n" % (
+                port, host)
