@@ -318,7 +318,8 @@ def _loadbalancer_body(document):
                 'response: %s sit both at the top level and inside %s; only one shape can be trusted'
                 % (', '.join(sorted(_describe(name) for name in top_level)), _describe(key)))
         if body is None:
-            raise EmptyAnswerError('response: %s is null' % _describe(key))
+            raise EmptyAnswerError('response: %s is null, so the answer says nothing about the load balancer'
+                                   % _describe(key))
         return _keys(_require_mapping(body, key), key)
     if not top_level and document:
         raise LoadBalancerDataError(
