@@ -28,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import socket
 
 from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
 
@@ -74,9 +75,25 @@ class EmptyAnswerError(LoadBalancerDataError):
     code = 'empty_answer'
 
 
+_FOLDED = {}
+
+
 def _folded(name):
-    folded = name.replace('_', '').replace('-', '').lower()
-    return _KEY_ALIASES.get(folded, folded)
+    folded = _FOLDED.get(name)
+    if folded is None:
+        folded = name.replace('_', '').replace('-', '').lower()
+        folded = _KEY_ALIASES.get(folded, folded)
+        if len(_FOLDED) < 4096:  # the names a document uses are few; a hostile one cannot grow this without end
+            _FOLDED[name] = folded
+    return folded
+
+
+def _ip_address(text):
+    """ipaddress.ip_address(text), with a fast path for IPv4: inet_pton accepts exactly the dotted quads it does."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
+        return ipaddress.ip_address(text)
 
 
 def _keys(mapping, path):
@@ -139,7 +156,7 @@ def _parse_ip(value, path):
     if text.startswith('[') and text.endswith(']'):
         text = text[1:-1]
     try:
-        address = ipaddress.ip_address(text)
+        address = _ip_address(text)
     except ValueError:
         address = None
     # Zone indexes (fe80::1%eth0) are never load balancer addresses and carry free text.
@@ -161,6 +178,21 @@ def implausible_address_reason(address):
         address = mapped
     if address in AZURE_PLATFORM_ADDRESSES:
         return 'an Azure platform address'
+    if address.version == 4:
+        # The same ranges as below, by number: ipaddress's properties cost more than the rest of an entry.
+        number = int(address)
+        first = number >> 24
+        if first == 0:
+            return 'an unspecified address'
+        if first == 127:
+            return 'a loopback address'
+        if number >> 16 == 0xA9FE:
+            return 'a link-local address'
+        if 224 <= first <= 239:
+            return 'a multicast address'
+        if number == 0xFFFFFFFF:
+            return 'the broadcast address'
+        return None
     if address.is_unspecified or (address.version == 4 and address in _IPV4_THIS_NETWORK):
         return 'an unspecified address'
     if address.is_loopback:
@@ -291,7 +323,7 @@ def normalize_tunnel_interface(entry, path):
 
 
 def _ip_sort_key(text):
-    address = ipaddress.ip_address(text)
+    address = _ip_address(text)
     return (address.version, int(address))
 
 
