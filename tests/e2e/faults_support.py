@@ -286,10 +286,12 @@ class HostileServer(object):
       endless_body  a 200 JSON answer without Content-Length whose body never ends
       garbage       bytes that are not HTTP at all
       huge_header   a 200 status line and one header line longer than any client allows
+      raw           the bytes given as ``raw``, whatever they are (status line, headers and body)
     """
 
-    def __init__(self, mode, interval=0.5, duration=20.0):
+    def __init__(self, mode, interval=0.5, duration=20.0, raw=b""):
         self.mode = mode
+        self.raw = raw
         self.interval = interval
         self.duration = duration
         self.connections = 0
@@ -354,6 +356,9 @@ class HostileServer(object):
 
     def _mode_garbage(self, connection):
         self._send(connection, b"\x16\x03\x01\x00\xa5 this is not HTTP\r\n\r\n")
+
+    def _mode_raw(self, connection):
+        self._send(connection, self.raw)
 
     def _mode_huge_header(self, connection):
         self._send(connection, b"HTTP/1.1 200 OK\r\nX-Huge: " + b"h" * (128 * 1024) + b"\r\n\r\n")

@@ -472,19 +472,21 @@ def _role_host_vars(case, endpoint, directory):
         "nginx_frontends_access_log": str(directory / "access.log"),
         "nginx_frontends_http_includes": [],
         "nginx_frontends_loopback_manage": False,
+        # The private IPs are not this machine's: listening on all addresses lets ``nginx -t`` bind.
+        "nginx_frontends_listen_all_addresses": True,
     }
     return host
 
 
-def _loopback_vm(index):
-    """A VM behind the load balancer whose private IP is a loopback address, so ``nginx -t`` can bind it."""
-    private = "127.0.77.%d" % (10 + index)
+def _private_vm(index):
+    """A VM behind the load balancer with a backend port of its own, so that the hosts' ``nginx -t`` runs can bind."""
+    private = "10.77.1.%d" % (10 + index)
     return {
         "description": "a VM with private IP %s behind a Standard load balancer" % private,
         "loadbalancer": {"loadbalancer": {
             "publicIpAddresses": [{"frontendIpAddress": "51.0.0.1", "privateIpAddress": private}],
             "inboundRules": [{"frontendIpAddress": "50.0.0.1", "protocol": "tcp", "frontendPort": 80,
-                              "backendPort": 443, "privateIpAddress": private}],
+                              "backendPort": 18460 + index, "privateIpAddress": private}],
             "outboundRules": [{"frontendIpAddress": "50.0.0.1", "privateIpAddress": private}],
         }},
     }
@@ -492,7 +494,7 @@ def _loopback_vm(index):
 
 def test_failed_read_leaves_the_nginx_configuration_untouched(emulator_fleet, run_playbook, tmp_path):
     cases = [CASES_BY_NAME[name] for name in ROLE_CASES]
-    vms = {case.name: _loopback_vm(index) for index, case in enumerate(cases)}
+    vms = {case.name: _private_vm(index) for index, case in enumerate(cases)}
     fleet = emulator_fleet(vms)
     conf_root = tmp_path / "nginx"
     hosts = {}
