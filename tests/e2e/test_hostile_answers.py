@@ -336,3 +336,42 @@ def test_hostile_answer_leaves_the_nginx_configuration_untouched(emulator_fleet,
         assert gathered.get("error_code") == case.error_code, (case.name, gathered)
         assert ROLE_WRITE_TASK not in [name.split(" : ")[-1] for name in faulted.task_names(case.name)]
     assert snapshot(conf_root) == before
+
+
+# --------------------------------------------------------------------------- what Azure really sends
+
+REAL_404 = b'{ "error": "No load balancer metadata is found. Please check if your VM is using any non-basic SKU ' \
+           b'load balancer and retry later." }'
+REAL_CAPTURE = {"loadbalancer": {
+    "publicIpAddresses": [{"frontendIpAddress": "[2603:10e1:100:2::1:1]", "privateIpAddress": "[ace:cab:deca:deed::1]"},
+                          {"frontendIpAddress": "51.0.0.1", "privateIpAddress": "10.1.0.4"}],
+    "inboundRules": [{"frontendIpAddress": "[2603:10e1:100:2::1:1]", "protocol": "Tcp", "frontendPort": 80,
+                      "backendPort": 443, "privateIpAddress": "[ace:cab:deca:deed::1]"}],
+    "outboundRules": []}}
+MISSPELT = {"loadbalancer": {"publicIpAddresses": [], "inboundRules": [],
+                             "outboundRules": [{"frotendIpAddress": "50.0.0.1", "privateIpAddress": "10.1.0.4"}]}}
+
+
+def test_what_azure_really_sends_becomes_the_promised_facts(emulator_fleet, run_playbook):
+    real_world = dict(bundled_scenario("documented"))
+    fleet = emulator_fleet({"gateway": "gateway",
+                            "real-capture": dict(real_world, loadbalancer=REAL_CAPTURE),
+                            "misspelt": dict(real_world, loadbalancer=MISSPELT)})
+    with HostileServer("raw", raw=http("HTTP/1.1 404 Not Found", [
+            "Content-Type: application/json; charset=utf-8", "Content-Length: %d" % len(REAL_404)], REAL_404)) as real_404:
+        endpoints = dict(fleet.endpoints, **{"real-404": real_404.endpoint})
+        hosts = {name: _host_vars(Case(name, "fidelity"), endpoint, hostile=False) for name, endpoint in endpoints.items()}
+        result = run_playbook(PLAYBOOK, inventory={"all": {"hosts": hosts}}, extra_args=("--forks", "4")).assert_ok()
+    facts = {name: result.task(LB_TASK, name)["ansible_facts"]["azure_loadbalancer"] for name in hosts}
+
+    assert facts["gateway"]["tunnel_interfaces"] == [
+        {"gateway_ip_address": "10.20.0.4", "gateway_port": 10800, "identifier": 800, "type": "internal",
+         "protocol": "vxlan", "local_ip_address": "10.20.1.5", "local_port": 10800},
+        {"gateway_ip_address": "10.20.0.4", "gateway_port": 10801, "identifier": 801, "type": "external",
+         "protocol": "vxlan", "local_ip_address": "10.20.1.5", "local_port": 10801}]
+    assert [(rule["protocol"], rule["all_ports"]) for rule in facts["gateway"]["inbound_rules"]] == [("all", True)]
+    assert facts["real-capture"]["frontend_ips"] == ["51.0.0.1", "2603:10e1:100:2::1:1"]
+    assert facts["real-capture"]["inbound_rules"][0]["protocol"] == "tcp"
+    assert facts["real-capture"]["outbound_rules"] == []
+    assert facts["misspelt"]["outbound_rules"] == [{"frontend_ip_address": "50.0.0.1", "private_ip_address": "10.1.0.4"}]
+    assert (facts["real-404"]["available"], facts["real-404"]["reason"]) == (False, "no_loadbalancer")
