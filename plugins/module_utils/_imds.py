@@ -414,19 +414,3 @@ def client_from_params(params):
     """An ImdsClient configured from a module's validated parameters."""
     return ImdsClient(endpoint=params.get('endpoint'), timeout=params['timeout'],
                       retry_timeout=params['retry_timeout'])
-
-
-def run_module(module, read):
-    """Exit the module with ``read(client)``'s result keys and the cost of the read, or fail it cleanly.
-
-    Every exception, not only ImdsError, ends in fail_json with an error_code:
-    a module that crashes would tell the user nothing they can act on.
-    """
-    client = None
-    try:
-        client = client_from_params(module.params)
-        result = read(client)
-    except Exception as exc:  # pylint: disable=broad-except
-        failures().fail_module(module, exc, client)
-    result.update(client.usage())
-    module.exit_json(changed=False, **result)

@@ -261,7 +261,8 @@ def too_deep(path):
 
 def invalid_json(path, body, exc):
     return ImdsError('IMDS answered %s with a body that is not valid JSON (%s): %s'
-                     % (path, exc, short_text(body.decode('utf-8', 'replace'), 120)), code='invalid_json')
+                     % (path, short_text(str(exc), 160), short_text(body[:1000].decode('utf-8', 'replace'), 120)),
+                     code='invalid_json')
 
 
 def wrong_content_type(path, content_type, expected):
@@ -299,5 +300,5 @@ def unexpected(exc):
 def fail_module(module, exc, client):
     """fail_json for any exception of a module's read, with the keys every failure has."""
     error = exc if isinstance(exc, ImdsError) else unexpected(exc)
-    usage = client.usage() if client is not None else {'imds_requests': 0, 'imds_seconds': 0.0}
+    usage = client.usage() if client is not None else {}
     module.fail_json(msg=error.message, error_code=error.code, status=error.status, **usage)

@@ -251,7 +251,7 @@ def normalize_protocol(value, path):
 
 def _field(index, name, path, normalizer):
     key, value = _find(index, name)
-    field_path = '%s.%s' % (path, key)
+    field_path = '%s.%s' % (path, key if len(key) <= 60 else key[:57] + '...')
     if value is None:
         raise LoadBalancerDataError('%s is missing' % field_path)
     return normalizer(value, field_path)

@@ -280,16 +280,14 @@ imds_seconds:
   sample: 0.012
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
 from ansible_collections.imds.azure.plugins.module_utils._imds import (
     ImdsError,
     NotAzureError,
     failures,
     imds_argument_spec,
-    run_module,
 )
+from ansible_collections.imds.azure.plugins.module_utils._imds_module import ImdsModule, run_module
 
 LOADBALANCER_API_VERSION = '2020-10-01'
 
@@ -316,7 +314,7 @@ def gather_loadbalancer_facts(client, api_version):
 
 
 def main():
-    module = AnsibleModule(
+    module = ImdsModule(
         argument_spec=imds_argument_spec(LOADBALANCER_API_VERSION),
         supports_check_mode=True,
     )

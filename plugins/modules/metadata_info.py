@@ -130,13 +130,11 @@ imds_seconds:
   sample: 0.012
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.imds.azure.plugins.module_utils._imds import (
     imds_argument_spec,
     normalize_path,
-    run_module,
 )
+from ansible_collections.imds.azure.plugins.module_utils._imds_module import ImdsModule, run_module
 
 INSTANCE_API_VERSION = '2021-02-01'
 # The one IMDS path that takes no api-version.
@@ -159,7 +157,7 @@ def main():
         path=dict(type='str', required=True),
         format=dict(type='str', choices=['json', 'text'], default='json'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ImdsModule(argument_spec=argument_spec, supports_check_mode=True)
 
     def read(client):
         full_path, api_version, metadata = read_metadata(

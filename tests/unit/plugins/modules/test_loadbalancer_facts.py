@@ -162,3 +162,12 @@ def test_endpoint_with_credentials_is_refused_without_echoing_them(server):
     assert failed
     assert result['error_code'] == 'invalid_option'
     assert 'hunter2' not in result['msg']
+
+
+@pytest.mark.parametrize('args', [dict(timeout='soon'), dict(retry_timeout=[1]), dict(no_such_option=1)])
+def test_options_ansible_itself_refuses_still_have_an_error_code(server, args):
+    failed, result = run(server, **args)
+    assert failed
+    assert result['error_code'] == 'invalid_option'
+    assert (result['imds_requests'], result['imds_seconds']) == (0, 0.0)
+    assert server.requests == []
