@@ -353,10 +353,10 @@ MISSPELT = {"loadbalancer": {"publicIpAddresses": [], "inboundRules": [],
 
 
 def test_what_azure_really_sends_becomes_the_promised_facts(emulator_fleet, run_playbook):
-    real_world = dict(bundled_scenario("documented"))
+    documented = dict(bundled_scenario("documented"))
     fleet = emulator_fleet({"gateway": "gateway",
-                            "real-capture": dict(real_world, loadbalancer=REAL_CAPTURE),
-                            "misspelt": dict(real_world, loadbalancer=MISSPELT)})
+                            "real-capture": dict(documented, loadbalancer=REAL_CAPTURE),
+                            "misspelt": dict(documented, loadbalancer=MISSPELT)})
     with HostileServer("raw", raw=http("HTTP/1.1 404 Not Found", [
             "Content-Type: application/json; charset=utf-8", "Content-Length: %d" % len(REAL_404)], REAL_404)) as real_404:
         endpoints = dict(fleet.endpoints, **{"real-404": real_404.endpoint})
