@@ -388,15 +388,20 @@ def decode_body(body, charset, path):
 
 
 def json_depth_exceeds(document, limit):
-    """Whether lists and objects in document nest deeper than limit (checked without recursion)."""
+    """Whether lists and objects in document nest deeper than limit (checked without recursion).
+
+    Only containers are queued: the scalars, most of any document, are never touched.
+    """
+    containers = (list, dict)
+    if not isinstance(document, containers):
+        return False
     pending = [(document, 1)]
     while pending:
         value, depth = pending.pop()
-        if isinstance(value, (list, dict)):
-            if depth > limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            pending.extend((child, depth + 1) for child in children)
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, containers))
     return False
 
 
