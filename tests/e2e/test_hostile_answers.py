@@ -19,9 +19,20 @@ from dataclasses import dataclass
 import pytest
 
 from faults_support import (
+    INFO_TASK,
+    LOADBALANCER_TASK,
+    MODULES_PLAYBOOK,
+    REPORT_TASK,
+    ROLE_GATHER_TASK,
+    ROLE_PLAYBOOK,
+    ROLE_WRITE_TASK,
     HostileServer,
     bundled_scenario,
+    first_role_run,
     once,
+    private_vm,
+    role_host_vars,
+    role_task_names,
     snapshot,
     traceback_lines,
     with_faults,
@@ -30,9 +41,6 @@ from faults_support import (
 DOCUMENTED = bundled_scenario("documented")["loadbalancer"]
 TIMEOUT = 2.0
 RETRY_TIMEOUT = 2.0
-LB_TASK = "Read the load balancer facts"
-INFO_TASK = "Read one value as text"
-REPORT_TASK = "Report the load balancer facts after the read"
 
 
 def http(status_line, headers, body=b""):
@@ -106,44 +114,13 @@ CASES = [
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
 
-PLAYBOOK = """
-- name: Read IMDS answers no IMDS sends
-  hosts: all
-  gather_facts: false
-  strategy: free
-  tasks:
-    - name: %(lb)s
-      imds.azure.loadbalancer_facts:
-        endpoint: "{{ imds_endpoint }}"
-        timeout: "{{ imds_timeout }}"
-        retry_timeout: "{{ imds_retry_timeout }}"
-      register: gathered
-      ignore_errors: true
-      when: imds_module == 'loadbalancer_facts'
-
-    - name: %(info)s
-      imds.azure.metadata_info:
-        endpoint: "{{ imds_endpoint }}"
-        path: instance/compute/name
-        format: text
-        timeout: "{{ imds_timeout }}"
-        retry_timeout: "{{ imds_retry_timeout }}"
-      register: read
-      ignore_errors: true
-      when: imds_module == 'metadata_info'
-
-    - name: %(report)s
-      ansible.builtin.debug:
-        msg: "{{ ansible_facts.azure_loadbalancer | default('absent') }}"
-""" % {"lb": LB_TASK, "info": INFO_TASK, "report": REPORT_TASK}
-
-
 def _host_vars(case, endpoint, hostile):
     options = dict(timeout=TIMEOUT, retry_timeout=RETRY_TIMEOUT)
     if hostile and case.options:
         options.update(case.options)
     return {"ansible_connection": "local", "imds_endpoint": endpoint, "imds_module": case.module,
-            "imds_timeout": options["timeout"], "imds_retry_timeout": options["retry_timeout"]}
+            "imds_timeout": options["timeout"], "imds_retry_timeout": options["retry_timeout"],
+            "imds_path": "instance/compute/name", "imds_format": "text"}
 
 
 @dataclass
@@ -165,9 +142,9 @@ def _run(emulator_fleet, run_playbook, tmp_path_factory):
 
     # 1. A good run from the emulator fills every host's fact cache.
     hosts = {case.name: _host_vars(case, fleet.endpoints[case.name], hostile=False) for case in CASES}
-    baseline = run_playbook(PLAYBOOK, inventory={"all": {"hosts": hosts}}, env=cache_env, extra_args=forks)
+    baseline = run_playbook(MODULES_PLAYBOOK, inventory={"all": {"hosts": hosts}}, env=cache_env, extra_args=forks)
     baseline.assert_ok()
-    baseline_facts = {case.name: baseline.task(LB_TASK, case.name)["ansible_facts"]["azure_loadbalancer"]
+    baseline_facts = {case.name: baseline.task(LOADBALANCER_TASK, case.name)["ansible_facts"]["azure_loadbalancer"]
                       for case in CASES if case.module == "loadbalancer_facts"}
     cache_before = snapshot(cache_dir)
 
@@ -183,7 +160,7 @@ def _run(emulator_fleet, run_playbook, tmp_path_factory):
                 servers.append(server)
                 endpoint = server.endpoint
             hosts[case.name] = _host_vars(case, endpoint, hostile=True)
-        faulted = run_playbook(PLAYBOOK, inventory={"all": {"hosts": hosts}}, env=cache_env, extra_args=forks)
+        faulted = run_playbook(MODULES_PLAYBOOK, inventory={"all": {"hosts": hosts}}, env=cache_env, extra_args=forks)
         requests = {case.name: fleet[case.name].requests() for case in CASES if case.raw is None}
     finally:
         for server in servers:
@@ -198,7 +175,7 @@ def hostile(emulator_fleet, run_playbook, tmp_path_factory):
 
 
 def _result(run, case):
-    return run.faulted.task(LB_TASK if case.module == "loadbalancer_facts" else INFO_TASK, case.name)
+    return run.faulted.task(LOADBALANCER_TASK if case.module == "loadbalancer_facts" else INFO_TASK, case.name)
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.fails], ids=lambda case: case.name)
@@ -251,67 +228,23 @@ def test_no_traceback_anywhere(hostile):
 
 # --------------------------------------------------------------------------- nginx_frontends
 
-ROLE_PLAYBOOK = """
-- name: Configure nginx from the load balancer facts
-  hosts: all
-  gather_facts: false
-  roles:
-    - role: imds.azure.nginx_frontends
-"""
-ROLE_GATHER_TASK = "Gather the Azure load balancer facts"
-ROLE_WRITE_TASK = "Write the nginx configuration"
 ROLE_CASES = ("deep-error-body-400", "retry-timeout-nan", "empty-loadbalancer", "implausible-address",
               "proxy-page-quoting-imds", "length-with-plus-sign")
 
 
-def _vm(index):
-    """A VM behind the load balancer; nginx listens on all addresses, on a backend port of its own."""
-    private = "10.77.0.%d" % (10 + index)
-    port = 18440 + index
-    return {
-        "description": "a VM with private IP %s behind a Standard load balancer" % private,
-        "loadbalancer": {"loadbalancer": {
-            "publicIpAddresses": [],
-            "inboundRules": [{"frontendIpAddress": "50.0.0.1", "protocol": "tcp", "frontendPort": 80,
-                              "backendPort": port, "privateIpAddress": private}],
-            "outboundRules": [],
-        }},
-    }
-
-
 def _role_vars(endpoint, directory, options):
-    role = {
-        "ansible_connection": "local",
-        "nginx_frontends_refresh_facts": True,
-        "nginx_frontends_imds_endpoint": endpoint,
-        "nginx_frontends_imds_timeout": options.get("timeout", TIMEOUT),
-        "nginx_frontends_imds_retry_timeout": options.get("retry_timeout", RETRY_TIMEOUT),
-        "nginx_frontends_listen_all_addresses": True,
-        "nginx_frontends_conf_path": str(directory / "nginx.conf"),
-        "nginx_frontends_pid_path": str(directory / "nginx.pid"),
-        "nginx_frontends_error_log": str(directory / "error.log"),
-        "nginx_frontends_access_log": str(directory / "access.log"),
-        "nginx_frontends_http_includes": [],
-        "nginx_frontends_loopback_manage": False,
-    }
-    return role
+    return role_host_vars(endpoint, directory, options.get("timeout", TIMEOUT),
+                          options.get("retry_timeout", RETRY_TIMEOUT))
 
 
 def test_hostile_answer_leaves_the_nginx_configuration_untouched(emulator_fleet, run_playbook, tmp_path):
     cases = [CASES_BY_NAME[name] for name in ROLE_CASES]
-    vms = {case.name: _vm(index) for index, case in enumerate(cases)}
+    vms = {case.name: private_vm("10.77.0.%d" % (10 + index), 18440 + index) for index, case in enumerate(cases)}
     fleet = emulator_fleet(vms)
     conf_root = tmp_path / "nginx"
-    hosts = {}
-    for case in cases:
-        (conf_root / case.name).mkdir(parents=True)
-        hosts[case.name] = _role_vars(fleet.endpoints[case.name], conf_root / case.name, {})
+    hosts, before = first_role_run(run_playbook, conf_root, fleet.endpoints,
+                                   lambda name, endpoint, directory: _role_vars(endpoint, directory, {}))
     forks = ("--forks", str(len(cases)))
-    rendered = run_playbook(ROLE_PLAYBOOK, inventory={"all": {"hosts": hosts}}, extra_args=forks).assert_ok()
-    for case in cases:
-        assert rendered.task(ROLE_WRITE_TASK, case.name)["changed"] is True
-    before = snapshot(conf_root)
-    assert len([name for name in before if name.endswith("nginx.conf")]) == len(cases)
 
     servers = []
     try:
@@ -334,7 +267,7 @@ def test_hostile_answer_leaves_the_nginx_configuration_untouched(emulator_fleet,
         gathered = faulted.task(ROLE_GATHER_TASK, case.name)
         assert gathered.get("failed") is True, (case.name, gathered)
         assert gathered.get("error_code") == case.error_code, (case.name, gathered)
-        assert ROLE_WRITE_TASK not in [name.split(" : ")[-1] for name in faulted.task_names(case.name)]
+        assert ROLE_WRITE_TASK not in role_task_names(faulted, case.name)
     assert snapshot(conf_root) == before
 
 
@@ -361,8 +294,8 @@ def test_what_azure_really_sends_becomes_the_promised_facts(emulator_fleet, run_
             "Content-Type: application/json; charset=utf-8", "Content-Length: %d" % len(REAL_404)], REAL_404)) as real_404:
         endpoints = dict(fleet.endpoints, **{"real-404": real_404.endpoint})
         hosts = {name: _host_vars(Case(name, "fidelity"), endpoint, hostile=False) for name, endpoint in endpoints.items()}
-        result = run_playbook(PLAYBOOK, inventory={"all": {"hosts": hosts}}, extra_args=("--forks", "4")).assert_ok()
-    facts = {name: result.task(LB_TASK, name)["ansible_facts"]["azure_loadbalancer"] for name in hosts}
+        result = run_playbook(MODULES_PLAYBOOK, inventory={"all": {"hosts": hosts}}, extra_args=("--forks", "4")).assert_ok()
+    facts = {name: result.task(LOADBALANCER_TASK, name)["ansible_facts"]["azure_loadbalancer"] for name in hosts}
 
     assert facts["gateway"]["tunnel_interfaces"] == [
         {"gateway_ip_address": "10.20.0.4", "gateway_port": 10800, "identifier": 800, "type": "internal",
