@@ -86,8 +86,6 @@ def _folded(name):
     return folded
 
 
-
-
 def _keys(mapping, path):
     """{folded key: (key as spelled, value)}; two spellings of one key must agree, or neither is trusted."""
     index = {}

@@ -68,7 +68,6 @@ RECOVERY_RETRY_TIMEOUT = 15.0  # enough for every recovering case below to succe
 GIVE_UP_RETRY_TIMEOUT = 3.0    # short, for the cases that never recover
 
 
-
 def backoff_total(failures):
     """The most the client sleeps in total before the attempt that follows `failures` failed ones."""
     return sum(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) for attempt in range(failures))
@@ -196,6 +195,7 @@ CASES = [
         bound=FAST_TIMEOUT, bound_text="at once: not retried"),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
+
 
 def _host_vars(case, endpoint):
     host = {"ansible_connection": "local", "imds_endpoint": endpoint, "imds_module": case.module}

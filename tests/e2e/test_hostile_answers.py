@@ -114,6 +114,7 @@ CASES = [
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
 
+
 def _host_vars(case, endpoint, hostile):
     options = dict(timeout=TIMEOUT, retry_timeout=RETRY_TIMEOUT)
     if hostile and case.options:

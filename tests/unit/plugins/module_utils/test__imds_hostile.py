@@ -65,8 +65,8 @@ def test_retry_after_beyond_pythons_integer_limit_gives_up_at_once(server):
                                            ['100 Continue'], ['199 Whatever']])
 def test_informational_answers_are_skipped(server, informational):
     status, headers = informational[0], informational[1:]
-    lines = ['HTTP/1.1 ' + status] + headers + ['', 'HTTP/1.1 200 OK', 'Content-Type: application/json',
-                                                 'Content-Length: %d' % len(DOCUMENTED)]
+    final = ['', 'HTTP/1.1 200 OK', 'Content-Type: application/json', 'Content-Length: %d' % len(DOCUMENTED)]
+    lines = ['HTTP/1.1 ' + status] + headers + final
     server.queue(raw(*lines, body=DOCUMENTED))
     assert client_for(server).get_json(LB, API) == load_fixture('lb_200_documented')['body']
 

@@ -101,8 +101,8 @@ def test_answer_that_says_nothing_fails_as_an_empty_answer(server, body):
 
 
 def test_answer_with_empty_lists_is_available_with_empty_facts(server):
-    server.queue(Answer(status=200, body={'loadbalancer': {'publicIpAddresses': [], 'inboundRules': [],
-                                                          'outboundRules': []}}))
+    lists = {'publicIpAddresses': [], 'inboundRules': [], 'outboundRules': []}
+    server.queue(Answer(status=200, body={'loadbalancer': lists}))
     failed, result = run(server)
     assert not failed
     facts = result['ansible_facts']['azure_loadbalancer']
@@ -114,8 +114,8 @@ def test_gateway_answer_reports_its_tunnel_interfaces(server):
     failed, result = run(server)
     assert not failed
     tunnels = result['ansible_facts']['azure_loadbalancer']['tunnel_interfaces']
-    assert [(t['type'], t['protocol'], t['identifier']) for t in tunnels] == [('internal', 'vxlan', 800),
-                                                                                ('external', 'vxlan', 801)]
+    described = [(t['type'], t['protocol'], t['identifier']) for t in tunnels]
+    assert described == [('internal', 'vxlan', 800), ('external', 'vxlan', 801)]
 
 
 def test_cost_of_the_read_is_reported_on_success(server):
