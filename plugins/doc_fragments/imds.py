@@ -24,8 +24,10 @@ options:
     type: str
   timeout:
     description:
-      - Seconds allowed for one request, from connecting to the last byte of the answer.
+      - Seconds allowed for one request (one attempt), from resolving the endpoint's host name and connecting
+        (to each of its addresses in turn) to the last byte of the answer.
       - A request that takes longer fails; it is not retried.
+      - More than 0 and at most 300. Other values (also C(nan) and C(inf)) fail with C(error_code=invalid_option).
     type: float
     default: 5
   retry_timeout:
@@ -34,6 +36,9 @@ options:
         the load balancer endpoint, and reset connections) with exponential backoff and jitter.
       - The default follows Azure's advice to retry for up to 70 seconds. C(0) disables retries.
       - Whatever the setting, one module run sends at most 5 requests per second, the IMDS limit per VM.
+      - When IMDS asks with C(Retry-After) for a longer wait than the budget has left, the module fails at once
+        instead of waiting.
+      - From 0 to 3600. Other values (also C(nan) and C(inf)) fail with C(error_code=invalid_option).
     type: float
     default: 70
 notes:

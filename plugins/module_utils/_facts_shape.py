@@ -15,6 +15,7 @@ FACTS_LIST_KEYS = (
     'public_ip_addresses',
     'inbound_rules',
     'outbound_rules',
+    'tunnel_interfaces',
     'frontend_ips',
     'private_ips',
     'backend_ports',

@@ -41,6 +41,9 @@ DMI_CHASSIS_ASSET_TAG_PATH = '/sys/class/dmi/id/chassis_asset_tag'
 DEFAULT_TIMEOUT = 5.0
 # Azure: "retry after some time for a max of 70 seconds" (410 while IMDS starts).
 DEFAULT_RETRY_TIMEOUT = 70.0
+# The accepted ranges: IMDS answers in milliseconds, and cloud-init's 300 s deadline is the longest any tool waits.
+MAX_TIMEOUT = 300.0
+MAX_RETRY_TIMEOUT = 3600.0
 MAX_BODY_BYTES = 1024 * 1024
 # IMDS documents are a few levels deep; anything deeper is not IMDS and could exhaust the recursion limit.
 MAX_JSON_DEPTH = 64
@@ -61,7 +64,7 @@ _NOTHING_THERE = (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, err
 
 
 class ImdsError(Exception):
-    """An IMDS request failed; ``code`` is a short machine-readable word."""
+    """An IMDS request failed; ``code`` is a short machine-readable word (ERROR_CODES in _imds_failures.py)."""
 
     def __init__(self, message, code='error', status=None, retryable=False, body=None):
         super(ImdsError, self).__init__(message)
@@ -89,7 +92,16 @@ def failures():
 
 def short_text(text, limit=300):
     """Text on one line, cut to ``limit`` characters."""
-    text = ' '.join(text.split())
+    text = ' '.join(text[:limit * 4].split())
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def shown(value, limit=80):
+    """repr() of a value for a message: capped, and with the user:password part of a URL left out."""
+    text = repr(value if not isinstance(value, str) else value[:limit * 4])
+    scheme, separator, rest = text.partition('://')
+    if separator and '@' in rest:
+        text = scheme + separator + '***@' + rest.rsplit('@', 1)[1]
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
@@ -99,6 +111,18 @@ def os_error_text(exc):
 
 def _invalid_option(message):
     return ImdsError(message, code='invalid_option')
+
+
+def seconds_option(name, value, low, high, low_included):
+    """A float option within its range; NaN, infinities and absurd values are refused."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if isinstance(value, bool) or number is None or not (low < number <= high or (low_included and number == low)):
+        raise _invalid_option('%s must be %s %g and at most %g seconds, got %s.'
+                              % (name, 'at least' if low_included else 'more than', low, high, shown(value)))
+    return number
 
 
 _ASCII_DIGITS = frozenset('0123456789')
@@ -122,14 +146,14 @@ def validate_api_version(value):
     """An api-version is a date: YYYY-MM-DD."""
     if not (isinstance(value, str) and len(value) == 10 and value[4] == value[7] == '-'
             and ascii_digits(value[:4] + value[5:7] + value[8:])):
-        raise _invalid_option('api_version must look like YYYY-MM-DD, got %r.' % (value,))
+        raise _invalid_option('api_version must look like YYYY-MM-DD, got %s.' % shown(value))
     return value
 
 
 def normalize_path(path):
     """``instance/compute`` or ``/metadata/instance/compute`` → ``/metadata/instance/compute``."""
     if not isinstance(path, str):
-        raise _invalid_option('path must be a string, got %r.' % (path,))
+        raise _invalid_option('path must be a string, got %s.' % shown(path))
     segments = [segment for segment in path.strip().strip('/').split('/') if segment]
     if segments and segments[0] == 'metadata':
         segments = segments[1:]
@@ -137,8 +161,8 @@ def normalize_path(path):
         raise _invalid_option('path must name an IMDS path such as instance/compute or loadbalancer.')
     for segment in segments:
         if segment in ('.', '..') or not _NAME_CHARACTERS.issuperset(segment):
-            raise _invalid_option('path %r has an invalid segment %r; use letters, digits, "_", "-" and "/" only.'
-                                  % (path, segment))
+            raise _invalid_option('path %s has an invalid segment %s; use letters, digits, "_", "-" and "/" only.'
+                                  % (shown(path), shown(segment, 40)))
     return '/metadata/' + '/'.join(segments)
 
 
@@ -157,8 +181,8 @@ def parse_endpoint(endpoint):
     if not (text.startswith('http://') and host and allowed.issuperset(host)
             and (not port_part or (port_part[0] == ':' and len(port) <= 5 and ascii_digits(port)))
             and _BASE_PATH_CHARACTERS.issuperset(base)):
-        raise _invalid_option('endpoint must be a plain http://host[:port] URL (IMDS does not use TLS), got %r.'
-                              % (endpoint,))
+        raise _invalid_option('endpoint must be a plain http://host[:port] URL (IMDS does not use TLS), got %s.'
+                              % shown(endpoint))
     port = int(port) if port else 80
     if not 0 < port < 65536:
         raise _invalid_option('endpoint port must be 1-65535, got %d.' % port)
@@ -171,21 +195,21 @@ class ImdsClient(object):
     def __init__(self, endpoint=None, timeout=DEFAULT_TIMEOUT, retry_timeout=DEFAULT_RETRY_TIMEOUT,
                  clock=time.monotonic, sleep=time.sleep, rand=random.random,
                  dmi_path=None):
-        if timeout is None or timeout <= 0:
-            raise _invalid_option('timeout must be a positive number of seconds.')
-        if retry_timeout is None or retry_timeout < 0:
-            raise _invalid_option('retry_timeout must be zero or a positive number of seconds.')
+        self.timeout = seconds_option('timeout', timeout, 0, MAX_TIMEOUT, low_included=False)
+        self.retry_timeout = seconds_option('retry_timeout', retry_timeout, 0, MAX_RETRY_TIMEOUT, low_included=True)
         # Detection applies only to the default address: an explicit endpoint is what the user asked for.
         self.detect = endpoint is None
         self.endpoint = DEFAULT_ENDPOINT if endpoint is None else endpoint
         self.host, self.port, self.base_path = parse_endpoint(self.endpoint)
-        self.timeout = float(timeout)
-        self.retry_timeout = float(retry_timeout)
+        # What messages show: a valid endpoint holds no credentials, but may be long.
+        self.endpoint = short_text(self.endpoint.strip(), 120)
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
         self.dmi_path = dmi_path or DMI_CHASSIS_ASSET_TAG_PATH
+        # Requests sent (connection attempts included) and seconds spent in get(), waits included.
         self.attempts = 0
+        self.seconds = 0.0
         # True or False once DMI has been read; None when it cannot be read or was not read.
         self.dmi_says_azure = None
         self._detected = False
@@ -195,10 +219,10 @@ class ImdsClient(object):
 
     def get_json(self, path, api_version=None):
         """GET a path and return the decoded JSON document."""
-        body = self.get(path, api_version=api_version, fmt='json')
+        body, charset = self.get(path, api_version=api_version, fmt='json')
         try:
-            document = json.loads(body.decode('utf-8'))
-        except (UnicodeDecodeError, ValueError) as exc:
+            document = json.loads(decode_body(body, charset or 'utf-8', path))
+        except ValueError as exc:  # UnicodeDecodeError included
             raise failures().invalid_json(normalize_path(path), body, exc)
         except RecursionError:
             raise failures().too_deep(normalize_path(path))
@@ -207,11 +231,15 @@ class ImdsClient(object):
         return document
 
     def get_text(self, path, api_version=None):
-        """GET a leaf path with format=text and return the text."""
-        return self.get(path, api_version=api_version, fmt='text').decode('utf-8', 'replace')
+        """GET a leaf path with format=text and return the text, decoded as its charset says."""
+        body, charset = self.get(path, api_version=api_version, fmt='text')
+        try:
+            return decode_body(body, charset or 'utf-8', path)
+        except UnicodeDecodeError as exc:
+            raise failures().undecodable_text(normalize_path(path), charset or 'utf-8', exc)
 
     def get(self, path, api_version=None, fmt='json'):
-        """GET a path, retrying transient failures; returns the raw body bytes."""
+        """GET a path, retrying transient failures; returns the raw body bytes and the charset IMDS named."""
         full_path = normalize_path(path)
         # Both values are checked to need no escaping.
         query = []
@@ -221,19 +249,26 @@ class ImdsClient(object):
             query.append('format=text')
         target = self.base_path + full_path + ('?' + '&'.join(query) if query else '')
 
-        self._check_dmi()
         started = self.clock()
-        retry = 0
-        while True:
-            try:
-                return self._request_once(full_path, target, fmt)
-            except ImdsError as exc:
-                if not exc.retryable:
-                    raise
-                delay = failures().retry_delay(exc, retry, self.rand, self.clock() - started, self.retry_timeout,
-                                               self.attempts)
-            retry += 1
-            self.sleep(delay)
+        try:
+            self._check_dmi()
+            retry = 0
+            while True:
+                try:
+                    return self._request_once(full_path, target, fmt)
+                except ImdsError as exc:
+                    if not exc.retryable:
+                        raise
+                    delay = failures().retry_delay(exc, retry, self.rand, self.clock() - started, self.retry_timeout,
+                                                   self.attempts)
+                retry += 1
+                self.sleep(delay)
+        finally:
+            self.seconds += self.clock() - started
+
+    def usage(self):
+        """What reading IMDS cost: the imds_requests and imds_seconds keys of a module result."""
+        return {'imds_requests': self.attempts, 'imds_seconds': round(self.seconds, 3)}
 
     # -- internals ----------------------------------------------------------
 
@@ -282,24 +317,91 @@ class ImdsClient(object):
         self.attempts += 1
         deadline = self.clock() + self.timeout
         try:
-            sock = socket.create_connection((self.host, self.port), self.timeout)
+            sock = self._connect(deadline)
         except OSError as exc:
             raise self._connect_failure(exc)
         # Loaded only now: where nothing answers, neither it nor http.client is compiled.
         from ansible_collections.imds.azure.plugins.module_utils._imds_http import exchange
         return exchange(self, sock, path, target, fmt, deadline)
 
+    def _connect(self, deadline):
+        """A connected socket; resolving the name and trying each of its addresses all stop at ``deadline``."""
+        last_error = socket.timeout('timed out')
+        for family, address in self._addresses(deadline):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(remaining)
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+        raise last_error
+
+    def _addresses(self, deadline):
+        """(family, sockaddr) pairs for the endpoint's host; an address literal needs no name service."""
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, self.host)
+            except (OSError, ValueError):
+                continue
+            return [(family, (self.host, self.port))]
+        return resolve_before(self.host, self.port, deadline - self.clock())
+
+
+def resolve_before(host, port, seconds):
+    """getaddrinfo() for a host name, given up after ``seconds``: the name service has no timeout of its own.
+
+    The lookup runs in a daemon thread, so a name server that never answers
+    costs this request its timeout and nothing more.
+    """
+    import threading  # only for endpoints given as a name
+
+    outcome = []
+
+    def lookup():
+        try:
+            outcome.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except Exception as exc:  # handed to the caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=lookup, name='imds-resolve')
+    worker.daemon = True
+    worker.start()
+    worker.join(max(seconds, 0))
+    if not outcome:
+        raise socket.timeout('name resolution of %s timed out' % short_text(host, 80))
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return [(family, address) for family, _type, _proto, _name, address in outcome[0]]
+
+
+def decode_body(body, charset, path):
+    """The text of a body in the charset its Content-Type named; an encoding Python lacks is refused."""
+    try:
+        return body.decode(charset)
+    except LookupError:
+        raise failures().unknown_charset(normalize_path(path), charset)
+
 
 def json_depth_exceeds(document, limit):
-    """Whether lists and objects in document nest deeper than limit (checked without recursion)."""
+    """Whether lists and objects in document nest deeper than limit (checked without recursion).
+
+    Only containers are queued: the scalars, most of any document, are never touched.
+    """
+    containers = (list, dict)
+    if not isinstance(document, containers):
+        return False
     pending = [(document, 1)]
     while pending:
         value, depth = pending.pop()
-        if isinstance(value, (list, dict)):
-            if depth > limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            pending.extend((child, depth + 1) for child in children)
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, containers))
     return False
 
 

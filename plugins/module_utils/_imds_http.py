@@ -18,7 +18,6 @@ from http import client as http_client
 
 from ansible_collections.imds.azure.plugins.module_utils._imds import (
     MAX_BODY_BYTES,
-    ascii_digits,
     failures,
 )
 
@@ -26,13 +25,18 @@ USER_AGENT = 'imds.azure-ansible'
 MEDIA_TYPES = {'json': 'application/json', 'text': 'text/plain'}
 
 
+# More informational (1xx) answers than this before the final one is not HTTP from IMDS.
+MAX_INFORMATIONAL = 8
+
+
 def exchange(client, sock, path, target, fmt, deadline):
-    """GET ``target`` on the connected ``sock``; the body of a 200 answer of the expected media type.
+    """GET ``target`` on the connected ``sock``; (body, charset) of a 200 answer of the expected media type.
 
     Every read stops at ``deadline``; failures raise ImdsError (see _imds_failures.py).
     """
     connection = http_client.HTTPConnection(client.host, client.port, timeout=client.timeout)
     connection.sock = _DeadlineSocket(sock, deadline, client.clock)
+    connection.response_class = _FinalResponse
     try:
         try:
             connection.putrequest('GET', target, skip_accept_encoding=True)
@@ -48,16 +52,34 @@ def exchange(client, sock, path, target, fmt, deadline):
 
     if response.status != 200:
         raise failures().status_failure(response, body, path)
-    content_type = response.getheader('Content-Type')
-    if (content_type or '').split(';')[0].strip().lower() != MEDIA_TYPES[fmt]:
-        raise failures().wrong_content_type(path, content_type, MEDIA_TYPES[fmt])
-    return body
+    media_type, charset = _media_type(response.getheader('Content-Type'))
+    if media_type != MEDIA_TYPES[fmt]:
+        raise failures().wrong_content_type(path, response.getheader('Content-Type'), MEDIA_TYPES[fmt])
+    encoding = (response.getheader('Content-Encoding') or 'identity').strip().lower()
+    if encoding != 'identity':
+        raise failures().unsupported_encoding(path, response.getheader('Content-Encoding'))
+    return body, charset
+
+
+def _media_type(content_type):
+    """('application/json', 'utf-8') from 'application/json; charset=utf-8'; charset None when not named."""
+    parts = (content_type or '').split(';')
+    charset = None
+    for parameter in parts[1:]:
+        name, _equals, value = parameter.partition('=')
+        if name.strip().lower() == 'charset':
+            charset = value.strip().strip('"').strip() or None
+    return parts[0].strip().lower(), charset
 
 
 def _read_body(response, path):
-    """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time."""
-    declared = response.getheader('Content-Length')
-    declared = int(declared) if declared is not None and ascii_digits(declared.strip()) else None
+    """Read at most MAX_BODY_BYTES; the socket's deadline bounds the time.
+
+    The declared length is the one http.client itself framed the body with
+    (it also accepts forms such as "+40" or a repeated header), so "shorter
+    than declared" means what http.client read, not a second parse of the header.
+    """
+    declared = None if response.chunked else response.length
     if declared is not None and declared > MAX_BODY_BYTES:
         raise failures().too_large(path, declared)
     chunks = []
@@ -73,6 +95,22 @@ def _read_body(response, path):
     if declared is not None and received < declared:
         raise failures().truncated(path)
     return b''.join(chunks)
+
+
+class _FinalResponse(http_client.HTTPResponse):
+    """An HTTP response that skips every informational (1xx) answer, as HTTP says, not only 100 Continue.
+
+    101 Switching Protocols is final: the client never asks to switch, so it
+    is reported like any other unexpected status.
+    """
+
+    def _read_status(self):
+        for _informational in range(MAX_INFORMATIONAL):
+            version, status, reason = super(_FinalResponse, self)._read_status()
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            http_client.parse_headers(self.fp)  # the informational answer's own headers
+        raise http_client.HTTPException('more than %d informational answers' % MAX_INFORMATIONAL)
 
 
 class _DeadlineSocket(object):

@@ -19,8 +19,11 @@ description:
     on every host of a mixed fleet, also from C(gather_facts).
   - The answer is normalised whatever the variations of the real service. Protocols are in lower case, ports as
     integers, IP addresses in canonical form, missing or null lists as empty lists, unknown keys ignored.
-    An answer that cannot be trusted (malformed JSON, an IP address that does not parse, a port out of range)
-    fails the task and no facts are returned, so previously known facts are never replaced by partial ones.
+    An answer that cannot be trusted (malformed JSON, an IP address that does not parse or that no load balancer
+    rule can carry, a port out of range, two spellings of one key that disagree) fails the task with
+    C(error_code=invalid_metadata), and an answer with none of the lists fails with C(error_code=empty_answer).
+    No facts are returned then, so previously known facts are never replaced by partial or empty ones.
+  - Gateway Load Balancer tunnel interfaces are reported in C(tunnel_interfaces).
 author:
   - imds.azure maintainers (@imds-azure)
 extends_documentation_fragment:
@@ -180,6 +183,42 @@ ansible_facts:
               description: Private IP of this VM the rule applies to.
               type: str
               sample: 10.1.0.4
+        tunnel_interfaces:
+          description:
+            - The VXLAN tunnel interfaces of a Gateway Load Balancer this VM is a backend of, duplicates removed.
+            - Empty for every other load balancer.
+          returned: always
+          type: list
+          elements: dict
+          contains:
+            gateway_ip_address:
+              description: Frontend IP of the Gateway Load Balancer.
+              type: str
+              sample: 10.0.0.4
+            gateway_port:
+              description: UDP port of the tunnel on the Gateway Load Balancer.
+              type: int
+              sample: 10800
+            identifier:
+              description: The tunnel's VXLAN network identifier (VNI).
+              type: int
+              sample: 800
+            type:
+              description: C(internal) or C(external), in lower case whatever IMDS wrote.
+              type: str
+              sample: internal
+            protocol:
+              description: The tunnel protocol, in lower case; C(vxlan).
+              type: str
+              sample: vxlan
+            local_ip_address:
+              description: Private IP of this VM the tunnel ends at.
+              type: str
+              sample: 10.0.0.5
+            local_port:
+              description: UDP port of the tunnel on this VM.
+              type: int
+              sample: 10800
         frontend_ips:
           description: Every distinct frontend IP of public IPs, inbound and outbound rules; IPv4 first, in numeric order.
           returned: always
@@ -215,8 +254,8 @@ ansible_facts:
 error_code:
   description:
     - What went wrong, as one word, to test in C(failed_when) or C(until).
-    - For example C(invalid_metadata) (the answer could not be trusted), C(throttled) or C(unavailable)
-        (still failing when I(retry_timeout) ran out), C(timeout).
+    - For example C(invalid_metadata) (the answer could not be trusted), C(empty_answer) (the answer said nothing),
+        C(throttled) or C(unavailable) (still failing when I(retry_timeout) ran out), C(timeout).
     - C(docs/troubleshooting.md) in the collection explains every code and what to do about it.
   returned: failure
   type: str
@@ -226,17 +265,29 @@ status:
   returned: failure
   type: int
   sample: 503
+imds_requests:
+  description:
+    - How many requests the read sent to IMDS, retries included (a connection attempt counts as one).
+    - C(0) when the module failed before sending any, for example on an invalid option or a host that DMI says is
+      not an Azure VM.
+  returned: always
+  type: int
+  sample: 1
+imds_seconds:
+  description: Seconds the read spent on IMDS, waits between retries included.
+  returned: always
+  type: float
+  sample: 0.012
 '''
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
 from ansible_collections.imds.azure.plugins.module_utils._imds import (
     ImdsError,
     NotAzureError,
-    client_from_params,
+    failures,
     imds_argument_spec,
 )
+from ansible_collections.imds.azure.plugins.module_utils._imds_module import ImdsModule, run_module
 
 LOADBALANCER_API_VERSION = '2020-10-01'
 
@@ -259,21 +310,17 @@ def gather_loadbalancer_facts(client, api_version):
     try:
         return normalize_loadbalancer(document, api_version)
     except LoadBalancerDataError as exc:
-        raise ImdsError('IMDS returned load balancer metadata that cannot be used: %s' % exc, code='invalid_metadata')
+        raise failures().invalid_metadata(exc)
 
 
 def main():
-    module = AnsibleModule(
+    module = ImdsModule(
         argument_spec=imds_argument_spec(LOADBALANCER_API_VERSION),
         supports_check_mode=True,
     )
     api_version = module.params['api_version']
-    try:
-        client = client_from_params(module.params)
-        facts = gather_loadbalancer_facts(client, api_version)
-    except ImdsError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, status=exc.status)
-    module.exit_json(changed=False, ansible_facts={'azure_loadbalancer': facts})
+    run_module(module, lambda client: {
+        'ansible_facts': {'azure_loadbalancer': gather_loadbalancer_facts(client, api_version)}})
 
 
 if __name__ == '__main__':

@@ -115,16 +115,26 @@ status:
   returned: failure
   type: int
   sample: 503
+imds_requests:
+  description:
+    - How many requests the read sent to IMDS, retries included (a connection attempt counts as one).
+    - C(0) when the module failed before sending any, for example on an invalid option or a host that DMI says is
+      not an Azure VM.
+  returned: always
+  type: int
+  sample: 1
+imds_seconds:
+  description: Seconds the read spent on IMDS, waits between retries included.
+  returned: always
+  type: float
+  sample: 0.012
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.imds.azure.plugins.module_utils._imds import (
-    ImdsError,
-    client_from_params,
     imds_argument_spec,
     normalize_path,
 )
+from ansible_collections.imds.azure.plugins.module_utils._imds_module import ImdsModule, run_module
 
 INSTANCE_API_VERSION = '2021-02-01'
 # The one IMDS path that takes no api-version.
@@ -147,14 +157,14 @@ def main():
         path=dict(type='str', required=True),
         format=dict(type='str', choices=['json', 'text'], default='json'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        client = client_from_params(module.params)
+    module = ImdsModule(argument_spec=argument_spec, supports_check_mode=True)
+
+    def read(client):
         full_path, api_version, metadata = read_metadata(
             client, module.params['path'], module.params['format'], module.params['api_version'])
-    except ImdsError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, status=exc.status)
-    module.exit_json(changed=False, metadata=metadata, path=full_path, api_version=api_version)
+        return {'metadata': metadata, 'path': full_path, 'api_version': api_version}
+
+    run_module(module, read)
 
 
 if __name__ == '__main__':

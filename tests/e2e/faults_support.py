@@ -57,6 +57,114 @@ def with_faults(scenario, *faults):
     return changed
 
 
+# --------------------------------------------------------------------------- module runs
+
+LOADBALANCER_TASK = "Read the load balancer facts"
+INFO_TASK = "Read the instance metadata"
+REPORT_TASK = "Report the load balancer facts after the read"
+
+# One play for every host of a run; host variables choose the module (imds_module), its endpoint and
+# options, and for metadata_info the path and format.
+MODULES_PLAYBOOK = """
+- name: Read IMDS while it misbehaves
+  hosts: all
+  gather_facts: false
+  strategy: free
+  tasks:
+    - name: %(lb)s
+      imds.azure.loadbalancer_facts:
+        endpoint: "{{ imds_endpoint }}"
+        timeout: "{{ imds_timeout | default(omit) }}"
+        retry_timeout: "{{ imds_retry_timeout | default(omit) }}"
+      register: gathered
+      ignore_errors: true
+      when: imds_module == 'loadbalancer_facts'
+
+    - name: %(info)s
+      imds.azure.metadata_info:
+        endpoint: "{{ imds_endpoint }}"
+        path: "{{ imds_path | default('instance/compute') }}"
+        format: "{{ imds_format | default('json') }}"
+        timeout: "{{ imds_timeout | default(omit) }}"
+        retry_timeout: "{{ imds_retry_timeout | default(omit) }}"
+      register: read
+      ignore_errors: true
+      when: imds_module == 'metadata_info'
+
+    - name: %(report)s
+      ansible.builtin.debug:
+        msg: "{{ ansible_facts.azure_loadbalancer | default('absent') }}"
+""" % {"lb": LOADBALANCER_TASK, "info": INFO_TASK, "report": REPORT_TASK}
+
+
+# --------------------------------------------------------------------------- nginx_frontends runs
+
+ROLE_PLAYBOOK = """
+- name: Configure nginx from the load balancer facts
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: imds.azure.nginx_frontends
+"""
+ROLE_GATHER_TASK = "Gather the Azure load balancer facts"
+ROLE_WRITE_TASK = "Write the nginx configuration"
+
+
+def role_host_vars(endpoint, directory, timeout, retry_timeout):
+    """Host variables for one host of a role run: facts read afresh, files in ``directory``, nothing on ``lo``."""
+    return {
+        "ansible_connection": "local",
+        "nginx_frontends_refresh_facts": True,
+        "nginx_frontends_imds_endpoint": endpoint,
+        "nginx_frontends_imds_timeout": timeout,
+        "nginx_frontends_imds_retry_timeout": retry_timeout,
+        "nginx_frontends_conf_path": str(directory / "nginx.conf"),
+        "nginx_frontends_pid_path": str(directory / "nginx.pid"),
+        "nginx_frontends_error_log": str(directory / "error.log"),
+        "nginx_frontends_access_log": str(directory / "access.log"),
+        "nginx_frontends_http_includes": [],
+        "nginx_frontends_loopback_manage": False,
+        # The private IPs are not this machine's: listening on all addresses lets ``nginx -t`` bind.
+        "nginx_frontends_listen_all_addresses": True,
+    }
+
+
+def private_vm(private, backend_port):
+    """A VM behind the load balancer; each host of a run gets a backend port of its own, so its ``nginx -t`` can bind."""
+    return {
+        "description": "a VM with private IP %s behind a Standard load balancer" % private,
+        "loadbalancer": {"loadbalancer": {
+            "publicIpAddresses": [{"frontendIpAddress": "51.0.0.1", "privateIpAddress": private}],
+            "inboundRules": [{"frontendIpAddress": "50.0.0.1", "protocol": "tcp", "frontendPort": 80,
+                              "backendPort": backend_port, "privateIpAddress": private}],
+            "outboundRules": [{"frontendIpAddress": "50.0.0.1", "privateIpAddress": private}],
+        }},
+    }
+
+
+def first_role_run(run_playbook, conf_root, endpoints, host_vars):
+    """Run the role once for every host (files in conf_root/<host>/), check it wrote each configuration.
+
+    ``host_vars(name, endpoint, directory)`` gives a host's variables.
+    Returns the hosts' variables and a snapshot of what the run wrote.
+    """
+    hosts = {}
+    for name, endpoint in endpoints.items():
+        (conf_root / name).mkdir(parents=True)
+        hosts[name] = host_vars(name, endpoint, conf_root / name)
+    rendered = run_playbook(ROLE_PLAYBOOK, inventory={"all": {"hosts": hosts}},
+                            extra_args=("--forks", str(len(hosts)))).assert_ok()
+    for name in hosts:
+        assert rendered.task(ROLE_WRITE_TASK, name)["changed"] is True, name
+        assert (conf_root / name / "nginx.conf").is_file(), name
+    return hosts, snapshot(conf_root)
+
+
+def role_task_names(result, host):
+    """The names of the role's tasks that ran for host, without the role prefix."""
+    return [name.split(" : ")[-1] for name in result.task_names(host)]
+
+
 # --------------------------------------------------------------------------- shared runs
 
 _OUTCOMES = {}
@@ -286,10 +394,12 @@ class HostileServer(object):
       endless_body  a 200 JSON answer without Content-Length whose body never ends
       garbage       bytes that are not HTTP at all
       huge_header   a 200 status line and one header line longer than any client allows
+      raw           the bytes given as ``raw``, whatever they are (status line, headers and body)
     """
 
-    def __init__(self, mode, interval=0.5, duration=20.0):
+    def __init__(self, mode, interval=0.5, duration=20.0, raw=b""):
         self.mode = mode
+        self.raw = raw
         self.interval = interval
         self.duration = duration
         self.connections = 0
@@ -354,6 +464,9 @@ class HostileServer(object):
 
     def _mode_garbage(self, connection):
         self._send(connection, b"\x16\x03\x01\x00\xa5 this is not HTTP\r\n\r\n")
+
+    def _mode_raw(self, connection):
+        self._send(connection, self.raw)
 
     def _mode_huge_header(self, connection):
         self._send(connection, b"HTTP/1.1 200 OK\r\nX-Huge: " + b"h" * (128 * 1024) + b"\r\n\r\n")

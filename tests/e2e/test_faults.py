@@ -22,8 +22,15 @@ from dataclasses import dataclass, field
 import pytest
 
 from faults_support import (
+    INFO_TASK,
     LOADBALANCER_PATH,
+    LOADBALANCER_TASK,
+    MODULES_PLAYBOOK,
     POISON_FRONTEND,
+    REPORT_TASK,
+    ROLE_GATHER_TASK,
+    ROLE_PLAYBOOK,
+    ROLE_WRITE_TASK,
     RefusingPort,
     SilentListener,
     TrapServer,
@@ -31,6 +38,10 @@ from faults_support import (
     harness,
     module_seconds,
     once,
+    first_role_run,
+    private_vm,
+    role_host_vars,
+    role_task_names,
     snapshot,
     timed_interpreters,
     traceback_lines,
@@ -55,10 +66,6 @@ PROCESS_SLACK = 5.0
 FAST_TIMEOUT = 2.0          # one request, for the cases that must time out
 RECOVERY_RETRY_TIMEOUT = 15.0  # enough for every recovering case below to succeed
 GIVE_UP_RETRY_TIMEOUT = 3.0    # short, for the cases that never recover
-
-LOADBALANCER_TASK = "Read the load balancer facts"
-INFO_TASK = "Read the instance metadata"
-REPORT_TASK = "Report the load balancer facts after the read"
 
 
 def backoff_total(failures):
@@ -189,36 +196,6 @@ CASES = [
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
 
-PLAYBOOK = """
-- name: Read IMDS while it misbehaves
-  hosts: all
-  gather_facts: false
-  strategy: free
-  tasks:
-    - name: %(lb)s
-      imds.azure.loadbalancer_facts:
-        endpoint: "{{ imds_endpoint }}"
-        timeout: "{{ imds_timeout | default(omit) }}"
-        retry_timeout: "{{ imds_retry_timeout | default(omit) }}"
-      register: gathered
-      ignore_errors: true
-      when: imds_module == 'loadbalancer_facts'
-
-    - name: %(info)s
-      imds.azure.metadata_info:
-        endpoint: "{{ imds_endpoint }}"
-        path: instance/compute
-        timeout: "{{ imds_timeout | default(omit) }}"
-        retry_timeout: "{{ imds_retry_timeout | default(omit) }}"
-      register: read
-      ignore_errors: true
-      when: imds_module == 'metadata_info'
-
-    - name: %(report)s
-      ansible.builtin.debug:
-        msg: "{{ ansible_facts.azure_loadbalancer | default('absent') }}"
-""" % {"lb": LOADBALANCER_TASK, "info": INFO_TASK, "report": REPORT_TASK}
-
 
 def _host_vars(case, endpoint):
     host = {"ansible_connection": "local", "imds_endpoint": endpoint, "imds_module": case.module}
@@ -268,7 +245,7 @@ def _run_matrix(emulator_fleet, run_playbook, tmp_path_factory, python):
 
     # 1. A good run fills the fact cache of every case host.
     baseline = run_playbook(
-        PLAYBOOK, inventory=_inventory({case.name: _host_vars(case, fleet.endpoints[case.name]) for case in CASES}),
+        MODULES_PLAYBOOK, inventory=_inventory({case.name: _host_vars(case, fleet.endpoints[case.name]) for case in CASES}),
         env=cache_env, extra_args=("--forks", str(len(CASES))))
     baseline.assert_ok()
     assert not traceback_lines(baseline), baseline.describe()
@@ -296,7 +273,7 @@ def _run_matrix(emulator_fleet, run_playbook, tmp_path_factory, python):
                 hosts[name] = _host_vars(case, endpoint)
         for name, interpreter in timed_interpreters(timing_dir, hosts, python).items():
             hosts[name]["ansible_python_interpreter"] = interpreter
-        faulted = run_playbook(PLAYBOOK, inventory=_inventory(hosts), env=cache_env,
+        faulted = run_playbook(MODULES_PLAYBOOK, inventory=_inventory(hosts), env=cache_env,
                                extra_args=("--forks", str(len(hosts))))
         requests = {name: fleet[name].requests() for name in hosts}
         trap_requests, trap_connections = list(trap.requests), trap.connections
@@ -446,69 +423,20 @@ def _check_bound(matrix, case):
 
 # --------------------------------------------------------------------------- nginx_frontends
 
-ROLE_PLAYBOOK = """
-- name: Configure nginx from the load balancer facts
-  hosts: all
-  gather_facts: false
-  roles:
-    - role: imds.azure.nginx_frontends
-"""
-ROLE_GATHER_TASK = "Gather the Azure load balancer facts"
-ROLE_WRITE_TASK = "Write the nginx configuration"
 # Recovering and lasting faults; each host renders its own configuration file.
 ROLE_CASES = ("server-errors", "html-200", "oversize", "truncated", "hang", "unavailable-forever")
 
 
-def _role_host_vars(case, endpoint, directory):
-    host = {
-        "ansible_connection": "local",
-        "nginx_frontends_refresh_facts": True,
-        "nginx_frontends_imds_endpoint": endpoint,
-        "nginx_frontends_imds_timeout": case.timeout or DEFAULT_TIMEOUT,
-        "nginx_frontends_imds_retry_timeout": case.retry_timeout,
-        "nginx_frontends_conf_path": str(directory / "nginx.conf"),
-        "nginx_frontends_pid_path": str(directory / "nginx.pid"),
-        "nginx_frontends_error_log": str(directory / "error.log"),
-        "nginx_frontends_access_log": str(directory / "access.log"),
-        "nginx_frontends_http_includes": [],
-        "nginx_frontends_loopback_manage": False,
-    }
-    return host
-
-
-def _loopback_vm(index):
-    """A VM behind the load balancer whose private IP is a loopback address, so ``nginx -t`` can bind it."""
-    private = "127.0.77.%d" % (10 + index)
-    return {
-        "description": "a VM with private IP %s behind a Standard load balancer" % private,
-        "loadbalancer": {"loadbalancer": {
-            "publicIpAddresses": [{"frontendIpAddress": "51.0.0.1", "privateIpAddress": private}],
-            "inboundRules": [{"frontendIpAddress": "50.0.0.1", "protocol": "tcp", "frontendPort": 80,
-                              "backendPort": 443, "privateIpAddress": private}],
-            "outboundRules": [{"frontendIpAddress": "50.0.0.1", "privateIpAddress": private}],
-        }},
-    }
-
-
 def test_failed_read_leaves_the_nginx_configuration_untouched(emulator_fleet, run_playbook, tmp_path):
     cases = [CASES_BY_NAME[name] for name in ROLE_CASES]
-    vms = {case.name: _loopback_vm(index) for index, case in enumerate(cases)}
+    vms = {case.name: private_vm("10.77.1.%d" % (10 + index), 18460 + index) for index, case in enumerate(cases)}
     fleet = emulator_fleet(vms)
     conf_root = tmp_path / "nginx"
-    hosts = {}
-    for case in cases:
-        (conf_root / case.name).mkdir(parents=True)
-        hosts[case.name] = _role_host_vars(case, fleet.endpoints[case.name], conf_root / case.name)
+    hosts, before = first_role_run(run_playbook, conf_root, fleet.endpoints, lambda name, endpoint, directory: (
+        role_host_vars(endpoint, directory, CASES_BY_NAME[name].timeout or DEFAULT_TIMEOUT,
+                       CASES_BY_NAME[name].retry_timeout)))
     inventory = _inventory(hosts)
     forks = ("--forks", str(len(cases)))
-
-    rendered = run_playbook(ROLE_PLAYBOOK, inventory=inventory, extra_args=forks).assert_ok()
-    for case in cases:
-        assert rendered.task(ROLE_WRITE_TASK, case.name)["changed"] is True
-        assert (conf_root / case.name / "nginx.conf").is_file()
-    before = snapshot(conf_root)
-    configs = [name for name in before if name.endswith("nginx.conf")]
-    assert len(configs) == len(cases)
 
     for case in cases:
         fleet[case.name].set_scenario(with_faults(vms[case.name], *case.faults))
@@ -520,7 +448,7 @@ def test_failed_read_leaves_the_nginx_configuration_untouched(emulator_fleet, ru
         if case.fails:
             assert gathered.get("failed") is True, (case.name, gathered)
             assert gathered.get("error_code") == case.error_code, (case.name, gathered)
-            assert ROLE_WRITE_TASK not in [name.split(" : ")[-1] for name in faulted.task_names(case.name)]
+            assert ROLE_WRITE_TASK not in role_task_names(faulted, case.name)
         else:
             assert not gathered.get("failed"), (case.name, gathered)
             assert faulted.task(ROLE_WRITE_TASK, case.name)["changed"] is False

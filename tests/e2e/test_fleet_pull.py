@@ -27,8 +27,10 @@ from test_doc_recipes import REPO_ROOT, parse_blocks  # noqa: E402
 
 pytest_plugins = ["nginx_fixtures"]
 
-# A loopback address stands in for the instance's private IP, so nginx can bind it here.
-PRIVATE_IP = "127.0.0.41"
+# The instance's private IP is no address of this machine (a loopback one is no address a load balancer rule
+# carries, and the facts module refuses it): nginx listens on all addresses, and the test asks it on loopback.
+PRIVATE_IP = "10.77.0.41"
+SERVED_AT = "127.0.0.1"
 FRONTEND_IP = "20.50.0.1"
 COMMAND_TIMEOUT = 300
 
@@ -37,7 +39,7 @@ def instance_scenario(backend_port):
     rule = {"frontendIpAddress": FRONTEND_IP, "protocol": "tcp", "frontendPort": 80,
             "backendPort": backend_port, "privateIpAddress": PRIVATE_IP}
     return {
-        "description": "A scale-set instance behind a Standard load balancer, its private IP on loopback.",
+        "description": "A scale-set instance behind a Standard load balancer.",
         "loadbalancer": {"loadbalancer": {"publicIpAddresses": [], "inboundRules": [rule],
                                           "outboundRules": [{"frontendIpAddress": FRONTEND_IP,
                                                              "privateIpAddress": PRIVATE_IP}]}},
@@ -77,6 +79,7 @@ def test_ansible_pull_configures_the_instance_from_its_own_imds(
 
     variables = nginx_instance.role_vars(
         nginx_frontends_private_ips=[PRIVATE_IP],
+        nginx_frontends_listen_all_addresses=True,
         nginx_frontends_sites={str(backend_port): {"root": str(nginx_instance.web_root)}},
         nginx_frontends_health_port=health_port,
     )
@@ -97,10 +100,10 @@ def test_ansible_pull_configures_the_instance_from_its_own_imds(
     assert len(lb_requests) == 1 and lb_requests[0]["status"] == 200
 
     # The instance serves its site on the private IP and backend port of its rule, and answers the probe.
-    page = eventually(lambda: http_get(PRIVATE_IP, backend_port, "/"), lambda reply: getattr(reply, "status", None) == 200,
-                      "nginx serving the site on %s:%d" % (PRIVATE_IP, backend_port))
+    page = eventually(lambda: http_get(SERVED_AT, backend_port, "/"), lambda reply: getattr(reply, "status", None) == 200,
+                      "nginx serving the site on %s:%d" % (SERVED_AT, backend_port))
     assert page.body == nginx_instance.index_text
-    health = eventually(lambda: http_get(PRIVATE_IP, health_port, "/healthz"),
+    health = eventually(lambda: http_get(SERVED_AT, health_port, "/healthz"),
                         lambda reply: getattr(reply, "status", None) == 200, "the health endpoint")
     assert health.status == 200
     assert nginx_instance.master_pid() is not None

@@ -42,6 +42,7 @@ def documented_facts():
         "inbound_rules": [v4, v6],
         "outbound_rules": [{"frontend_ip_address": "50.0.0.1", "private_ip_address": "10.1.0.4"},
                            {"frontend_ip_address": "2603:10e1:100:2::1:1", "private_ip_address": "ace:cab:deca:deed::1"}],
+        "tunnel_interfaces": [],
         "frontend_ips": ["50.0.0.1", "51.0.0.1", "2603:10e1:100:2::1:1"],
         "private_ips": ["10.1.0.4", "ace:cab:deca:deed::1"],
         "backend_ports": [443],

@@ -209,6 +209,7 @@ def expected_facts(document, api_version):
         "public_ip_addresses": public,
         "inbound_rules": inbound,
         "outbound_rules": outbound,
+        "tunnel_interfaces": [],
         "frontend_ips": ordered(entry["frontend_ip_address"] for entry in every),
         "private_ips": ordered(entry["private_ip_address"] for entry in every),
         "backend_ports": sorted(set(entry["backend_port"] for entry in inbound) - {0}),

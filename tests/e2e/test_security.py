@@ -401,5 +401,7 @@ def test_bad_options_are_refused_before_any_request(emulator, run_playbook):
             assert item.get("failed") is True, item
             assert item.get("error_code") == "invalid_option", item
             assert "Traceback" not in json.dumps(item)
+            # The message shows what was refused, capped, and never the credentials in it.
+            assert "secret" not in item["msg"] and len(item["msg"]) < 400, item["msg"]
     assert imds.requests() == []
     assert trap_connections == 0

@@ -12,7 +12,7 @@ import pytest
 from emulator_testlib import TOOLS, compact_json, fetch, fetch_lb, imds_emulator, make_scenario
 
 REQUIRED = {"documented", "no-loadbalancer", "basic-sku", "empty", "real-world", "no-outer-key", "ipv6-dual-stack", "many-rules",
-            "transient-then-ok", "throttled", "enabling", "hostile", "scale-set"}
+            "transient-then-ok", "throttled", "enabling", "hostile", "scale-set", "gateway"}
 BUNDLED = imds_emulator.bundled_scenarios()
 
 # The sample response of Microsoft's "Retrieve load balancer metadata using IMDS" page.
@@ -189,3 +189,13 @@ def test_unknown_bundled_name_lists_the_choices():
 def test_missing_scenario_file_is_reported():
     with pytest.raises(imds_emulator.ScenarioError, match="not found"):
         imds_emulator.load_scenario("/nonexistent/scenario.json")
+
+
+def test_gateway_serves_vxlan_tunnel_interfaces(start_emulator):
+    document = fetch_lb(start_emulator("gateway")).json()["loadbalancer"]
+    tunnels = document["tunnelInterfaces"]
+    assert {tunnel["type"] for tunnel in tunnels} == {"Internal", "External"}
+    assert {tunnel["protocol"] for tunnel in tunnels} == {"VXLAN"}
+    assert all(isinstance(tunnel[key], int) for tunnel in tunnels for key in ("gatewayPort", "identifier", "localPort"))
+    assert [(rule["protocol"], rule["frontendPort"], rule["backendPort"]) for rule in document["inboundRules"]] == [
+        ("All", 0, 0)]

@@ -35,7 +35,7 @@ class Answer(object):
     """One scripted answer: a status with body, or a misbehaviour."""
 
     def __init__(self, status=200, body=b'', content_type='application/json; charset=utf-8', headers=None,
-                 behaviour=None, declared_length=None, drip_interval=0.0, header_drip_interval=0.0):
+                 behaviour=None, declared_length=None, drip_interval=0.0, header_drip_interval=0.0, raw=None):
         if not isinstance(body, bytes):
             body = (body if isinstance(body, str) else json.dumps(body)).encode('utf-8')
         self.status = status
@@ -46,6 +46,8 @@ class Answer(object):
         self.declared_length = declared_length
         self.drip_interval = drip_interval
         self.header_drip_interval = header_drip_interval
+        # Bytes sent as they are instead of a status line, headers and body (for framing tests).
+        self.raw = raw
 
     @classmethod
     def from_fixture(cls, name, **kwargs):
@@ -123,13 +125,16 @@ class ScriptedServer(object):
             if answer.behaviour == 'hang':
                 self.stopping.wait(30)
                 return
+            if answer.raw is not None:
+                connection.sendall(answer.raw)
+                return
             length = answer.declared_length if answer.declared_length is not None else len(answer.body)
             head = ['HTTP/1.1 %d Scripted' % answer.status, 'Content-Type: %s' % answer.content_type,
                     'Connection: close']
             if answer.behaviour != 'no_length':
                 head.append('Content-Length: %d' % length)
             head.extend('%s: %s' % item for item in answer.headers.items())
-            head_bytes = ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1')
+            head_bytes = ('\r\n'.join(head) + '\r\n\r\n').encode('utf-8')
             if answer.header_drip_interval:
                 self._drip(connection, head_bytes, answer.header_drip_interval, count_headers=True)
                 return

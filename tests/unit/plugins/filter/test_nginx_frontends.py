@@ -22,7 +22,10 @@ from ansible_collections.imds.azure.plugins.filter.nginx_frontends import (
     nginx_listeners,
 )
 from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
-from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer
+from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
+    implausible_address_reason,
+    normalize_loadbalancer,
+)
 
 API = '2020-10-01'
 
@@ -454,8 +457,12 @@ def test_nginx_argument_refuses_an_unknown_kind():
         nginx_argument('/x', 'file')
 
 
-ipv4_text = st.integers(1, 2 ** 32 - 2).map(lambda number: str(ipaddress.IPv4Address(number)))
-ipv6_text = st.integers(1, 2 ** 128 - 1).map(ipaddress.IPv6Address).flatmap(
+# Only addresses a load balancer rule can carry (the normaliser refuses the others): IPv4 unicast outside
+# 0/8 and 127/8 less the platform and link-local ones, IPv6 global unicast and unique local.
+ipv4_text = (st.integers(0x01000000, 0x7EFFFFFF) | st.integers(0x80000000, 0xDFFFFFFF)).map(
+    ipaddress.IPv4Address).filter(lambda address: implausible_address_reason(address) is None).map(str)
+ipv6_text = (st.integers(0x2000 << 112, (0x4000 << 112) - 1) | st.integers(0xfc00 << 112, (0xfe00 << 112) - 1)).map(
+    ipaddress.IPv6Address).flatmap(
     lambda address: st.sampled_from([address.compressed, address.exploded, address.exploded.upper()]))
 written_addresses = ipv4_text | ipv6_text
 written_ports = st.integers(1, 65535).flatmap(lambda port: st.sampled_from([port, str(port)]))

@@ -23,6 +23,7 @@ from ansible_collections.imds.azure.plugins.module_utils._imds_failures import (
     classify_error,
     error_text,
     newest_versions,
+    parsed_json,
     retry_after_seconds,
 )
 
@@ -187,8 +188,11 @@ def test_backoff_delay_grows_exponentially_and_is_capped():
 
 
 @pytest.mark.parametrize('value, expected', [('3', 3.0), (' 1.5 ', 1.5), (None, None), ('soon', None), ('-1', None),
-                                             ('Wed, 21 Oct 2026 07:28:00 GMT', None)])
+                                             ('Wed, 21 Oct 2026 07:28:00 GMT', None), ('99999', 99999.0),
+                                             ('nan', None), ('9' * 5000, 1e40)])
 def test_retry_after_parsing(value, expected):
+    # Any number of seconds counts (beyond the budget, the client gives up at once); the text is read up to 40
+    # characters, so that no header is too long to convert.
     assert retry_after_seconds(value) == expected
 
 
@@ -290,12 +294,12 @@ def test_invalid_timeouts_are_refused(kwargs):
 
 
 def test_error_text_prefers_the_error_member():
-    assert error_text('{"error": "Bad request. Required metadata header not specified"}') == \
-        'Bad request. Required metadata header not specified'
-    assert error_text(b'Too many requests\n') == 'Too many requests'
-    assert error_text('x' * 1000).endswith('...')
-    assert newest_versions('{"newest-versions": ["2025-04-07", 7]}') == ['2025-04-07']
-    assert newest_versions('not json') == []
+    body = '{"error": "Bad request. Required metadata header not specified"}'
+    assert error_text(body, parsed_json(body)) == 'Bad request. Required metadata header not specified'
+    assert error_text(b'Too many requests\n', None) == 'Too many requests'
+    assert error_text('x' * 1000, None).endswith('...')
+    assert newest_versions(parsed_json('{"newest-versions": ["2025-04-07", 7]}')) == ['2025-04-07']
+    assert newest_versions(parsed_json('not json')) == []
 
 
 @pytest.mark.parametrize('depth', [_imds.MAX_JSON_DEPTH + 1, 100000])

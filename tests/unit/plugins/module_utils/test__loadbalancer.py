@@ -17,6 +17,7 @@ from ansible_collections.imds.azure.plugins.module_utils._facts_shape import (
     unavailable_facts,
 )
 from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
+    EmptyAnswerError,
     LoadBalancerDataError,
     implausible_address_reason,
     normalize_inbound_rule,
@@ -55,6 +56,7 @@ def test_documented_sample_becomes_the_documented_facts():
         'inbound_rules': [v4_rule, v6_rule],
         'outbound_rules': [{'frontend_ip_address': '50.0.0.1', 'private_ip_address': '10.1.0.4'},
                            {'frontend_ip_address': '2603:10e1:100:2::1:1', 'private_ip_address': 'ace:cab:deca:deed::1'}],
+        'tunnel_interfaces': [],
         'frontend_ips': ['50.0.0.1', '51.0.0.1', '2603:10e1:100:2::1:1'],
         'private_ips': ['10.1.0.4', 'ace:cab:deca:deed::1'],
         'backend_ports': [443],
@@ -68,7 +70,7 @@ def test_real_world_variations_give_the_same_facts_as_the_documented_sample():
         'PublicIPAddresses': [{'frontendIPAddress': ' 51.0.0.1 ', 'privateIPAddress': '10.1.0.4', 'sku': 'Standard'}],
         'inboundRules': [
             rule(backend_port='443', frontend_port='80', protocol='TCP'),
-            rule(frontend='2603:10E1:0100:0002:0000:0000:0001:0001', protocol='Tcp', backend_port=443.0,
+            rule(frontend='2603:10E1:0100:0002:0000:0000:0001:0001', protocol='Tcp', backend_port=' 443',
                  private='[ACE:CAB:DECA:DEED:0:0:0:1]', loadBalancerKind='gateway'),
             rule(backend_port=443),  # repeated rule
         ],
@@ -82,17 +84,31 @@ def test_real_world_variations_give_the_same_facts_as_the_documented_sample():
 
 
 @pytest.mark.parametrize('document', [
-    {'loadbalancer': {}},
-    {'loadbalancer': None},
-    {},
+    {'loadbalancer': {'publicIpAddresses': [], 'inboundRules': [], 'outboundRules': []}},
     {'loadbalancer': {'publicIpAddresses': None, 'inboundRules': [], 'outboundRules': None}},
+    {'loadbalancer': {'outboundRules': []}},
     {'inboundRules': []},
 ])
-def test_empty_or_null_lists_give_empty_facts(document):
+def test_answer_with_empty_lists_gives_empty_facts(document):
+    # Real VMs in a backend pool without rules answer like this: a valid, empty answer.
     facts = normalize_loadbalancer(document, API)
     assert facts['available'] is True
     assert all(facts[key] == [] for key in FACTS_LIST_KEYS)
     assert all(facts[key] == {} for key in FACTS_DICT_KEYS)
+
+
+@pytest.mark.parametrize('document', [
+    {},
+    {'loadbalancer': None},
+    {'loadbalancer': {}},
+    {'loadbalancer': {'publicIpAddresses': None, 'inboundRules': None}},
+    {'loadbalancer': {'sku': 'Standard'}},
+    {'LoadBalancer': {}},
+])
+def test_answer_that_says_nothing_is_an_empty_answer(document):
+    with pytest.raises(EmptyAnswerError) as raised:
+        normalize_loadbalancer(document, API)
+    assert raised.value.code == 'empty_answer'
 
 
 def test_outer_key_may_be_missing():
@@ -117,9 +133,9 @@ def test_grouping_and_sorting():
     facts = normalize_loadbalancer({'loadbalancer': {'inboundRules': [
         rule(frontend='9.9.9.9', backend_port=9000, private='10.0.0.10'),
         rule(frontend='10.0.0.200', backend_port=80, private='10.0.0.9'),
-        rule(frontend='::1', protocol='udp', backend_port=53, private='10.0.0.10'),
+        rule(frontend='2603:10e1::1', protocol='udp', backend_port=53, private='10.0.0.10'),
     ]}}, API)
-    assert facts['frontend_ips'] == ['9.9.9.9', '10.0.0.200', '::1']
+    assert facts['frontend_ips'] == ['9.9.9.9', '10.0.0.200', '2603:10e1::1']
     assert facts['private_ips'] == ['10.0.0.9', '10.0.0.10']
     assert facts['backend_ports'] == [53, 80, 9000]
     assert [r['backend_port'] for r in facts['inbound_rules_by_private_ip']['10.0.0.10']] == [9000, 53]
@@ -168,7 +184,7 @@ def test_normalize_ip(value, expected):
     assert normalize_ip(value, 'x') == expected
 
 
-@pytest.mark.parametrize('value, expected', [(80, 80), ('443', 443), (' 8080 ', 8080), (0, 0), (65535, 65535), (22.0, 22)])
+@pytest.mark.parametrize('value, expected', [(80, 80), ('443', 443), (' 8080 ', 8080), (0, 0), (65535, 65535)])
 def test_normalize_port(value, expected):
     assert normalize_port(value, 'x') == expected
 
@@ -237,3 +253,141 @@ def test_addresses_no_load_balancer_uses_are_named(text, reason):
                                   '168.63.129.17', '172.16.0.5'])
 def test_frontend_and_backend_addresses_are_plausible(text):
     assert implausible_address_reason(ipaddress.ip_address(text)) is None
+
+
+# -- what Azure really sends ---------------------------------------------------------
+
+GATEWAY_TUNNELS = [
+    {'gateway_ip_address': '10.20.0.4', 'gateway_port': 10800, 'identifier': 800, 'type': 'internal',
+     'protocol': 'vxlan', 'local_ip_address': '10.20.1.5', 'local_port': 10800},
+    {'gateway_ip_address': '10.20.0.4', 'gateway_port': 10801, 'identifier': 801, 'type': 'external',
+     'protocol': 'vxlan', 'local_ip_address': '10.20.1.5', 'local_port': 10801},
+]
+
+
+@pytest.mark.parametrize('fixture', ['lb_200_gateway_lower', 'lb_200_gateway_capitalised'])
+def test_gateway_tunnel_interfaces_become_facts_in_either_spelling(fixture):
+    facts = normalize_loadbalancer(load_fixture(fixture)['body'], API)
+    assert facts['tunnel_interfaces'] == GATEWAY_TUNNELS
+    assert facts['inbound_rules'][0]['all_ports'] is True
+    assert facts['inbound_rules'][0]['protocol'] == 'all'
+    assert validate_facts(json.loads(json.dumps(facts))) == facts
+
+
+def tunnel(**changes):
+    raw = {'gatewayIpAddress': '10.20.0.4', 'gatewayPort': 10800, 'identifier': 800, 'type': 'internal',
+           'protocol': 'vxlan', 'localIpAddress': '10.20.1.5', 'localPort': 10800}
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize('changes, fragment', [
+    (dict(type='transit'), 'tunnelInterfaces[0].type: unknown tunnel type'),
+    (dict(protocol='geneve'), 'tunnelInterfaces[0].protocol: unknown tunnel protocol'),
+    (dict(identifier=2 ** 24), 'tunnelInterfaces[0].identifier: VXLAN identifier 16777216 is outside'),
+    (dict(identifier='800x'), 'tunnelInterfaces[0].identifier'),
+    (dict(gatewayPort=0), 'tunnelInterfaces[0].gatewayPort: a tunnel port cannot be 0'),
+    (dict(localPort=800.0), 'tunnelInterfaces[0].localPort: expected a port number (an integer)'),
+    (dict(localIpAddress='127.0.0.1'), 'tunnelInterfaces[0].localIpAddress: 127.0.0.1 is a loopback address'),
+    (dict(gatewayIpAddress='168.63.129.16'), 'tunnelInterfaces[0].gatewayIpAddress: 168.63.129.16 is an Azure'),
+    (dict(gatewayIpAddress=None), 'tunnelInterfaces[0].gatewayIpAddress is missing'),
+])
+def test_untrustworthy_tunnel_interfaces_are_refused_with_the_field_named(changes, fragment):
+    with pytest.raises(LoadBalancerDataError) as raised:
+        normalize_loadbalancer({'loadbalancer': {'tunnelInterfaces': [tunnel(**changes)]}}, API)
+    assert fragment in str(raised.value)
+
+
+def test_real_capture_with_brackets_and_empty_lists_is_valid():
+    facts = normalize_loadbalancer(load_fixture('lb_200_real_capture')['body'], API)
+    assert facts['public_ip_addresses'] == [
+        {'frontend_ip_address': '2603:10e1:100:2::1:1', 'private_ip_address': 'ace:cab:deca:deed::1'},
+        {'frontend_ip_address': '51.0.0.1', 'private_ip_address': '10.1.0.4'}]
+    assert facts['frontend_ips'] == ['51.0.0.1', '2603:10e1:100:2::1:1']
+    assert facts['inbound_rules'] == [] and facts['outbound_rules'] == []
+
+
+def test_misspelt_frontend_key_of_microsofts_example_is_read_as_frontend_ip_address():
+    assert normalize_loadbalancer(load_fixture('lb_200_howto_misspelt')['body'], API) == \
+        normalize_loadbalancer(documented(), API)
+
+
+# -- ambiguous answers ----------------------------------------------------------------
+
+@pytest.mark.parametrize('entry, fragment', [
+    (dict(rule(frontend_port=80), frontend_port=8080), "'frontendPort' and 'frontend_port' are the same key"),
+    (rule(frontendPort=80, FrontendPort='80'), 'are the same key with different values'),
+    (rule(frotendIpAddress='50.0.0.2'), "'frontendIpAddress' and 'frotendIpAddress' are the same key"),
+])
+def test_two_spellings_of_one_key_that_disagree_are_refused(entry, fragment):
+    with pytest.raises(LoadBalancerDataError) as raised:
+        normalize_loadbalancer({'loadbalancer': {'inboundRules': [entry]}}, API)
+    assert fragment in str(raised.value)
+    assert 'inboundRules[0]' in str(raised.value)
+
+
+def test_two_spellings_of_one_key_that_agree_are_one_key():
+    entry = dict(rule(frontend_port=80), frontend_port=80, FRONTEND_PORT=80)
+    facts = normalize_loadbalancer({'loadbalancer': {'inboundRules': [entry]}}, API)
+    assert facts['inbound_rules'][0]['frontend_port'] == 80
+
+
+@pytest.mark.parametrize('document', [
+    {'loadbalancer': {'inboundRules': [rule()]}, 'inboundRules': [rule(backend_port=22)]},
+    {'loadbalancer': None, 'publicIpAddresses': []},
+    {'loadbalancer': {}, 'tunnelInterfaces': [tunnel()]},
+])
+def test_lists_both_at_the_top_and_inside_loadbalancer_are_refused(document):
+    with pytest.raises(LoadBalancerDataError) as raised:
+        normalize_loadbalancer(document, API)
+    assert 'both at the top level and inside' in str(raised.value)
+
+
+@pytest.mark.parametrize('value', [80.0, 8e1, 80.5, float('inf'), '80.0', '1e2', True])
+def test_ports_written_as_json_floats_or_other_non_integers_are_refused(value):
+    with pytest.raises(LoadBalancerDataError) as raised:
+        normalize_loadbalancer({'loadbalancer': {'inboundRules': [rule(frontend_port=value)]}}, API)
+    assert 'inboundRules[0].frontendPort' in str(raised.value)
+
+
+def test_port_with_more_digits_than_python_converts_is_refused_cleanly():
+    with pytest.raises(LoadBalancerDataError) as raised:
+        normalize_loadbalancer({'loadbalancer': {'inboundRules': [rule(frontend_port='9' * 5000)]}}, API)
+    assert 'is not a port number' in str(raised.value)
+    assert len(str(raised.value)) < 200
+
+
+# -- addresses no load balancer rule carries -----------------------------------------------
+
+IMPLAUSIBLE = ['0.0.0.0', '::', '127.0.0.1', '::1', '169.254.10.1', 'fe80::1', '224.0.0.5', 'ff02::1',
+               '255.255.255.255', '168.63.129.16', '169.254.169.254', '::ffff:127.0.0.1']
+
+
+@pytest.mark.parametrize('address', IMPLAUSIBLE)
+@pytest.mark.parametrize('section, make, field', [
+    ('inboundRules', lambda a: rule(frontend=a), 'frontendIpAddress'),
+    ('inboundRules', lambda a: rule(private=a), 'privateIpAddress'),
+    ('publicIpAddresses', lambda a: {'frontendIpAddress': a, 'privateIpAddress': '10.1.0.4'}, 'frontendIpAddress'),
+    ('outboundRules', lambda a: {'frontendIpAddress': '50.0.0.1', 'privateIpAddress': a}, 'privateIpAddress'),
+])
+def test_addresses_no_rule_carries_are_refused_naming_the_field(address, section, make, field):
+    with pytest.raises(LoadBalancerDataError) as raised:
+        normalize_loadbalancer({'loadbalancer': {section: [rule(), make(address)] if section == 'inboundRules'
+                                                 else [make(address)]}}, API)
+    index = 1 if section == 'inboundRules' else 0
+    assert '%s[%d].%s: ' % (section, index, field) in str(raised.value)
+    assert implausible_address_reason(ipaddress.ip_address(address)) in str(raised.value)
+
+
+def test_cached_facts_with_an_implausible_address_are_refused():
+    facts = json.loads(json.dumps(normalize_loadbalancer(documented(), API)))
+    facts['inbound_rules'][0]['frontend_ip_address'] = '169.254.169.254'
+    with pytest.raises(LoadBalancerDataError) as raised:
+        validate_facts(facts)
+    assert 'inbound_rules[0].frontend_ip_address: 169.254.169.254 is an Azure platform address' in str(raised.value)
+
+
+def test_repeated_entries_are_dropped_keeping_the_first_position():
+    rules = [rule(backend_port=port) for port in (3, 1, 3, 2, 1)]
+    facts = normalize_loadbalancer({'loadbalancer': {'inboundRules': rules}}, API)
+    assert [entry['backend_port'] for entry in facts['inbound_rules']] == [3, 1, 2]

@@ -14,13 +14,16 @@ from hypothesis import given, settings, strategies as st
 
 from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
     LoadBalancerDataError,
+    implausible_address_reason,
     normalize_loadbalancer,
     validate_facts,
 )
 
 API = '2020-10-01'
 KEY_NAMES = ['loadbalancer', 'publicIpAddresses', 'inboundRules', 'outboundRules', 'frontendIpAddress',
-             'privateIpAddress', 'protocol', 'frontendPort', 'backendPort', 'inbound_rules', 'LoadBalancer']
+             'privateIpAddress', 'protocol', 'frontendPort', 'backendPort', 'inbound_rules', 'LoadBalancer',
+             'tunnelInterfaces', 'gatewayIpAddress', 'gatewayPort', 'identifier', 'type', 'localIpAddress',
+             'localPort', 'frotendIpAddress', 'frontend_port']
 
 json_scalars = st.none() | st.booleans() | st.integers(-70000, 70000) | st.floats(allow_nan=False) | st.text(max_size=12)
 json_keys = st.sampled_from(KEY_NAMES) | st.text(max_size=6)
@@ -30,9 +33,21 @@ json_values = st.recursive(
     max_leaves=25,
 )
 
-ipv4 = st.integers(0, 2 ** 32 - 1).map(ipaddress.IPv4Address)
-ipv6 = st.integers(0, 2 ** 128 - 1).map(ipaddress.IPv6Address)
-addresses = ipv4 | ipv6
+# Addresses a load balancer rule can carry: IPv4 unicast outside 0/8 and 127/8, IPv6 global unicast and
+# unique local, IPv4-mapped IPv6; the few platform and link-local ones left in those ranges are filtered out.
+ipv4 = (st.integers(0x01000000, 0x7EFFFFFF) | st.integers(0x80000000, 0xDFFFFFFF)).map(ipaddress.IPv4Address).filter(
+    lambda address: implausible_address_reason(address) is None)
+ipv6 = (st.integers(0x2000 << 112, (0x4000 << 112) - 1) | st.integers(0xfc00 << 112, (0xfe00 << 112) - 1)).map(
+    ipaddress.IPv6Address)
+ipv4_mapped = ipv4.map(lambda address: ipaddress.IPv6Address('::ffff:%s' % address))
+addresses = ipv4 | ipv6 | ipv4_mapped
+# And the ones no rule ever carries (loopback, link-local, unspecified, multicast, broadcast, Azure platform),
+# drawn from the ranges themselves so that every kind comes up.
+implausible_networks = st.sampled_from(['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4',
+                                        '255.255.255.255/32', '168.63.129.16/32', '::/128', '::1/128',
+                                        'fe80::/10', 'ff00::/8', '::ffff:127.0.0.0/104'])
+implausible_addresses = implausible_networks.map(ipaddress.ip_network).flatmap(
+    lambda network: st.integers(0, network.num_addresses - 1).map(lambda offset: network[offset]))
 
 
 @st.composite
@@ -121,6 +136,23 @@ def test_valid_rules_keep_their_information(rules):
             wanted.append(item)
     assert got == wanted
     assert all(r['all_ports'] == (r['frontend_port'] == 0) for r in facts['inbound_rules'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(imds_rule(), min_size=1, max_size=6), st.data())
+def test_an_address_no_rule_carries_anywhere_refuses_the_whole_answer(rules, data):
+    raw_rules = [raw for raw, _ignored in rules]
+    victim = data.draw(st.integers(0, len(raw_rules) - 1))
+    field = data.draw(st.sampled_from(['frontendIpAddress', 'privateIpAddress']))
+    address = data.draw(implausible_addresses)
+    raw_rules[victim] = dict(raw_rules[victim], **{field: data.draw(st.sampled_from([str(address), address.exploded]))})
+    try:
+        normalize_loadbalancer({'loadbalancer': {'inboundRules': raw_rules}}, API)
+    except LoadBalancerDataError as exc:
+        assert ('inboundRules[%d].%s: ' % (victim, field)) in str(exc)
+        assert implausible_address_reason(address) in str(exc)
+    else:
+        raise AssertionError('%s in %s was accepted' % (address, field))
 
 
 @settings(max_examples=200, deadline=None)

@@ -88,3 +88,86 @@ def test_bad_options_fail_cleanly(server, args, fragment):
     assert failed
     assert fragment in result['msg']
     assert server.requests == []
+
+
+@pytest.mark.parametrize('body', [b'{}', b'{"loadbalancer": null}', b'{"loadbalancer": {}}'])
+def test_answer_that_says_nothing_fails_as_an_empty_answer(server, body):
+    server.queue(Answer(status=200, body=body))
+    failed, result = run(server)
+    assert failed
+    assert result['error_code'] == 'empty_answer'
+    assert 'ansible_facts' not in result
+    assert 'says nothing' in result['msg']
+
+
+def test_answer_with_empty_lists_is_available_with_empty_facts(server):
+    lists = {'publicIpAddresses': [], 'inboundRules': [], 'outboundRules': []}
+    server.queue(Answer(status=200, body={'loadbalancer': lists}))
+    failed, result = run(server)
+    assert not failed
+    facts = result['ansible_facts']['azure_loadbalancer']
+    assert facts['available'] is True and facts['inbound_rules'] == [] and facts['tunnel_interfaces'] == []
+
+
+def test_gateway_answer_reports_its_tunnel_interfaces(server):
+    server.queue(Answer.from_fixture('lb_200_gateway_capitalised'))
+    failed, result = run(server)
+    assert not failed
+    tunnels = result['ansible_facts']['azure_loadbalancer']['tunnel_interfaces']
+    described = [(t['type'], t['protocol'], t['identifier']) for t in tunnels]
+    assert described == [('internal', 'vxlan', 800), ('external', 'vxlan', 801)]
+
+
+def test_cost_of_the_read_is_reported_on_success(server):
+    server.queue(Answer.from_fixture('lb_503_unavailable'), Answer.from_fixture('lb_200_documented'))
+    failed, result = run(server, retry_timeout=10)
+    assert not failed
+    assert result['imds_requests'] == 2
+    assert isinstance(result['imds_seconds'], float) and result['imds_seconds'] > 0
+
+
+def test_cost_of_the_read_is_reported_on_failure(server):
+    server.queue(Answer.from_fixture('lb_404_api_not_found'))
+    failed, result = run(server)
+    assert failed
+    assert (result['imds_requests'], result['error_code']) == (1, 'not_found')
+    assert isinstance(result['imds_seconds'], float)
+
+
+@pytest.mark.parametrize('args', [dict(timeout='nan'), dict(timeout='inf'), dict(timeout=1e308),
+                                  dict(retry_timeout='nan'), dict(retry_timeout='inf'), dict(retry_timeout=-1)])
+def test_non_finite_or_absurd_durations_fail_before_any_request(server, args):
+    failed, result = run(server, **args)
+    assert failed
+    assert result['error_code'] == 'invalid_option'
+    assert (result['imds_requests'], result['imds_seconds']) == (0, 0.0)
+    assert server.requests == []
+
+
+def test_unexpected_exception_still_fails_with_an_error_code(server, monkeypatch):
+    def broken(document, api_version):
+        raise KeyError('something nobody foresaw')
+    server.queue(Answer.from_fixture('lb_200_documented'))
+    from ansible_collections.imds.azure.plugins.module_utils import _loadbalancer
+    monkeypatch.setattr(_loadbalancer, 'normalize_loadbalancer', broken)
+    failed, result = run(server)
+    assert failed
+    assert result['error_code'] == 'internal_error'
+    assert 'KeyError' in result['msg'] and 'something nobody foresaw' in result['msg']
+    assert result['imds_requests'] == 1
+
+
+def test_endpoint_with_credentials_is_refused_without_echoing_them(server):
+    failed, result = run(server, endpoint='http://user:hunter2@127.0.0.1:%d' % server.port)
+    assert failed
+    assert result['error_code'] == 'invalid_option'
+    assert 'hunter2' not in result['msg']
+
+
+@pytest.mark.parametrize('args', [dict(timeout='soon'), dict(retry_timeout=[1]), dict(no_such_option=1)])
+def test_options_ansible_itself_refuses_still_have_an_error_code(server, args):
+    failed, result = run(server, **args)
+    assert failed
+    assert result['error_code'] == 'invalid_option'
+    assert (result['imds_requests'], result['imds_seconds']) == (0, 0.0)
+    assert server.requests == []

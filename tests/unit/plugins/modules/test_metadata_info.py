@@ -59,3 +59,27 @@ def test_path_traversal_is_refused(server):
     assert failed
     assert 'invalid segment' in result['msg']
     assert server.requests == []
+
+
+def test_cost_of_the_read_is_reported_on_success_and_failure(server):
+    server.queue(Answer(status=200, body={'name': 'web-0'}))
+    failed, result = run(server, path='instance/compute')
+    assert not failed
+    assert result['imds_requests'] == 1 and isinstance(result['imds_seconds'], float)
+    failed, result = run(server, path='instance/../x')
+    assert failed
+    assert (result['imds_requests'], result['imds_seconds']) == (0, 0.0)
+
+
+def test_text_read_honours_the_charset(server):
+    server.queue(Answer(status=200, body='Zürich'.encode('latin-1'), content_type='text/plain; charset=latin-1'))
+    failed, result = run(server, path='instance/compute/location', format='text')
+    assert not failed
+    assert result['metadata'] == 'Zürich'
+
+
+def test_deeply_nested_error_body_fails_with_an_error_code(server):
+    server.queue(Answer(status=404, body=b'{"error": ' + b'[' * 50000 + b']' * 50000 + b'}'))
+    failed, result = run(server, path='instance/compute')
+    assert failed
+    assert result['error_code'] == 'not_found'
