@@ -20,9 +20,13 @@ from ansible_collections.imds.azure.plugins.filter.nginx_frontends import (
     FilterModule,
     nginx_argument,
     nginx_listeners,
+    nginx_missing_addresses,
 )
 from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
-from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer
+from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
+    implausible_address_reason,
+    normalize_loadbalancer,
+)
 
 API = '2020-10-01'
 
@@ -58,7 +62,8 @@ def only_server(servers):
 
 
 def test_filters_are_registered_under_their_names():
-    assert FilterModule().filters() == {'nginx_listeners': nginx_listeners, 'nginx_argument': nginx_argument}
+    assert FilterModule().filters() == {'nginx_listeners': nginx_listeners, 'nginx_argument': nginx_argument,
+                                        'nginx_missing_addresses': nginx_missing_addresses}
 
 
 def test_documented_sample_listens_on_the_private_ips_and_backend_port():
@@ -156,12 +161,12 @@ def test_udp_rule_without_a_site_is_skipped_with_a_warning():
 def test_stream_ports_turn_tcp_rules_into_plain_tcp_servers():
     facts = facts_for(rule('50.0.0.1', '10.1.0.4', 5432), rule('50.0.0.1', '10.1.0.4', 80, 8080))
     plan = nginx_listeners(facts, stream_ports=[5432], sites={5432: {'upstream': ['db.internal:5432'],
-                                                                     'directives': ['proxy_timeout 10m']}})
+                                                                     'directives': ['proxy_timeout 3m']}})
 
     stream = only_server(plan['stream_servers'])
     assert (stream['protocol'], stream['port'], stream['listens']) == ('tcp', 5432, ['10.1.0.4:5432'])
     assert stream['upstream'] == 'azure_lb_tcp_5432'
-    assert stream['directives'] == ['proxy_timeout 10m']
+    assert stream['directives'] == ['proxy_timeout 3m']
     assert [server['port'] for server in plan['http_servers']] == [8080]
 
 
@@ -261,8 +266,9 @@ def test_directives_are_normalised(directive, rendered):
 
 def test_health_port_gets_its_own_server_on_the_host_private_ips():
     plan = nginx_listeners(DOCUMENTED, health_port=8081, health_path='/probe')
-    assert plan['health'] == {'path': '/probe', 'port': 8081,
-                              'listens': ['10.1.0.4:8081', '[ace:cab:deca:deed::1]:8081']}
+    health = plan['health']
+    assert (health['path'], health['port'], health['drain']) == ('/probe', 8081, False)
+    assert health['listens'] == ['10.1.0.4:8081', '[ace:cab:deca:deed::1]:8081']
 
 
 def test_health_port_equal_to_an_http_port_shares_its_server():
@@ -454,8 +460,10 @@ def test_nginx_argument_refuses_an_unknown_kind():
         nginx_argument('/x', 'file')
 
 
-ipv4_text = st.integers(1, 2 ** 32 - 2).map(lambda number: str(ipaddress.IPv4Address(number)))
-ipv6_text = st.integers(1, 2 ** 128 - 1).map(ipaddress.IPv6Address).flatmap(
+ipv4_text = st.integers(1, 2 ** 32 - 2).map(ipaddress.IPv4Address).filter(
+    lambda address: implausible_address_reason(address) is None).map(str)
+ipv6_text = st.integers(1, 2 ** 128 - 1).map(ipaddress.IPv6Address).filter(
+    lambda address: implausible_address_reason(address) is None).flatmap(
     lambda address: st.sampled_from([address.compressed, address.exploded, address.exploded.upper()]))
 written_addresses = ipv4_text | ipv6_text
 written_ports = st.integers(1, 65535).flatmap(lambda port: st.sampled_from([port, str(port)]))
