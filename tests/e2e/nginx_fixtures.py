@@ -26,11 +26,15 @@ __metaclass__ = type
 #   tcp_echo        (factory) tcp_echo() -> port of a TCP server doing the same
 #   free_ports      (function) free_ports(count) -> high ports free on this machine
 #   test_ca         (session) TestCertificates: root CA, intermediate, server certificate made with openssl
+#
+# and helpers to run the role: inbound(), scenario(), run_role(), answer(),
+# changed_count(), failed_task(), edit_cached_facts(), eventually().
 
 import contextlib
 import ctypes
 import http.client
 import ipaddress
+import json
 import os
 import random
 import shutil
@@ -561,6 +565,69 @@ class TestCertificates:
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory):
     return TestCertificates(tmp_path_factory.mktemp("test-ca"))
+
+
+# --------------------------------------------------------------------------- running the role
+
+PLAYBOOK = """
+- name: Serve the load balancer frontends with nginx
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: imds.azure.nginx_frontends
+"""
+
+HOST = "localhost"
+HEALTH = (200, "OK\n")
+
+
+def inbound(frontend, private, frontend_port, backend_port, protocol="tcp"):
+    return {"frontendIpAddress": frontend, "privateIpAddress": private, "protocol": protocol,
+            "frontendPort": frontend_port, "backendPort": backend_port}
+
+
+def scenario(*rules):
+    return {"description": "nginx_frontends test VM, addresses in the test's network namespace",
+            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [], "inboundRules": list(rules), "outboundRules": []}}}
+
+
+def run_role(run_playbook, nginx_instance, imds, env=None, check=False, **role_vars):
+    """Run the role from the installed collection against the emulator and this nginx instance."""
+    variables = nginx_instance.role_vars(nginx_frontends_imds_endpoint=imds.endpoint,
+                                         nginx_frontends_imds_retry_timeout=0, **role_vars)
+    return run_playbook(PLAYBOOK, extra_vars=variables, env=env, check=check)
+
+
+def changed_count(result):
+    return result.stats[HOST]["changed"]
+
+
+def answer(namespace, address, port, path="/", host_header=None):
+    reply = namespace.http_get(address, port, path, host_header)
+    return reply.status, reply.body
+
+
+def failed_task(result):
+    failures = [entry for entry in result.results if entry.result.get("failed")]
+    assert len(failures) == 1, result.describe()
+    return failures[0]
+
+
+def edit_cached_facts(cache_dir, edit):
+    """Change the facts of the one host in a jsonfile fact cache.
+
+    Recent ansible-core versions keep the facts as a JSON text under
+    "__payload__" in a file named after a format tag and the host; older ones
+    store the facts object itself in a file named after the host.
+    """
+    (cache_file,) = [path for path in Path(cache_dir).iterdir() if path.name.endswith(HOST)]
+    document = json.loads(cache_file.read_text(encoding="utf-8"))
+    wrapped = isinstance(document.get("__payload__"), str)
+    facts = json.loads(document["__payload__"]) if wrapped else document
+    edit(facts)
+    if wrapped:
+        document["__payload__"] = json.dumps(facts)
+    cache_file.write_text(json.dumps(document if wrapped else facts), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- waiting

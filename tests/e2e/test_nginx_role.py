@@ -11,81 +11,34 @@ __metaclass__ = type
 # VM's private IPs (and, with Floating IP, the frontend IPs the role adds).
 
 import ipaddress
-import json
 from pathlib import Path
 
 import pytest
 
 pytest.register_assert_rewrite("nginx_fixtures")
 
-from nginx_fixtures import PRIVATE_V4, PRIVATE_V6, eventually  # noqa: E402
+from nginx_fixtures import (  # noqa: E402
+    HEALTH,
+    PRIVATE_V4,
+    PRIVATE_V6,
+    answer,
+    changed_count,
+    edit_cached_facts,
+    eventually,
+    failed_task,
+    inbound,
+    run_role,
+    scenario,
+)
 
 pytest_plugins = ["nginx_fixtures"]
 
-PLAYBOOK = """
-- name: Serve the load balancer frontends with nginx
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: imds.azure.nginx_frontends
-"""
-
-HOST = "localhost"
 OTHER_VM = "10.1.0.99"
-HEALTH = (200, "OK\n")
 WARNINGS_TASK = "Show what the listener plan leaves out"
-
-
-def inbound(frontend, private, frontend_port, backend_port, protocol="tcp"):
-    return {"frontendIpAddress": frontend, "privateIpAddress": private, "protocol": protocol,
-            "frontendPort": frontend_port, "backendPort": backend_port}
-
-
-def scenario(*rules):
-    return {"description": "nginx_frontends test VM on loopback addresses",
-            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [], "inboundRules": list(rules), "outboundRules": []}}}
-
-
-def run_role(run_playbook, nginx_instance, imds, env=None, **role_vars):
-    variables = nginx_instance.role_vars(nginx_frontends_imds_endpoint=imds.endpoint,
-                                         nginx_frontends_imds_retry_timeout=0, **role_vars)
-    return run_playbook(PLAYBOOK, extra_vars=variables, env=env)
-
-
-def changed_count(result):
-    return result.stats[HOST]["changed"]
-
-
-def answer(namespace, address, port, path="/", host_header=None):
-    reply = namespace.http_get(address, port, path, host_header)
-    return reply.status, reply.body
 
 
 def plan_warnings(result):
     return result.task(WARNINGS_TASK)["msg"]
-
-
-def failed_task(result):
-    failures = [entry for entry in result.results if entry.result.get("failed")]
-    assert len(failures) == 1, result.describe()
-    return failures[0]
-
-
-def edit_cached_facts(cache_dir, edit):
-    """Change the facts of the one host in a jsonfile fact cache.
-
-    Recent ansible-core versions keep the facts as a JSON text under
-    "__payload__" in a file named after a format tag and the host; older ones
-    store the facts object itself in a file named after the host.
-    """
-    (cache_file,) = [path for path in Path(cache_dir).iterdir() if path.name.endswith(HOST)]
-    document = json.loads(cache_file.read_text(encoding="utf-8"))
-    wrapped = isinstance(document.get("__payload__"), str)
-    facts = json.loads(document["__payload__"]) if wrapped else document
-    edit(facts)
-    if wrapped:
-        document["__payload__"] = json.dumps(facts)
-    cache_file.write_text(json.dumps(document if wrapped else facts), encoding="utf-8")
 
 
 def static_site_vars(nginx_instance, port):
