@@ -45,6 +45,7 @@ from ansible_collections.imds.azure.plugins.plugin_utils._nginx_syntax import (
     list_or_fail,
     network_or_fail,
     path_or_fail,
+    plain_address_or_fail,
     pem_or_fail,
     port_or_fail,
     server_name_or_fail,
@@ -236,8 +237,9 @@ class _Site(object):
                 fail('%s: proxy_protocol works on TCP listeners only' % where)
             self.proxy_protocol = False
 
-    def is_empty(self):
-        return not (self.upstream or self.root or self.directives or self.redirect_port or self.tls)
+    def has_content(self):
+        """Whether the site says what to serve; a site with only port settings (tls, names...) takes default_site's."""
+        return bool(self.upstream or self.root or self.directives or self.redirect_port)
 
 
 class _Settings(object):
@@ -348,7 +350,7 @@ def _collect_listeners(facts, host_ips, settings, warnings):
     for index, rule in enumerate(facts['inbound_rules']):
         where = 'azure_loadbalancer.inbound_rules[%d]' % index
         for key in ('frontend_ip_address', 'private_ip_address'):
-            address_or_fail(rule[key], '%s.%s' % (where, key))
+            plain_address_or_fail(rule[key], '%s.%s' % (where, key))
         if rule['private_ip_address'] not in host_ips:
             continue
         matched += 1
@@ -407,34 +409,37 @@ def _server_plans(servers, settings, warnings):
             if kind not in empty_site:
                 empty_site[kind] = _Site(None, None, 'sites', kind, settings)
             site = empty_site[kind]
-        if kind == HTTP and site.is_empty():
-            site = settings.default_site
+        # Port settings (tls, names, PROXY protocol) come from the port's own
+        # site; what it serves from default_site when the site does not say.
+        content = site if kind != HTTP or site.has_content() else settings.default_site
         planned = {
             'port': port,
             'listens': server.listen_arguments(),
             'listen_parameters': _listen_parameters(kind, site, settings, site.tls),
             'frontends': list(server.frontends),
             'upstream': None,
-            'directives': site.directives,
+            'directives': content.directives,
             'proxy_protocol': site.proxy_protocol,
         }
         if kind == HTTP:
             names = site.server_names if site.server_names is not None else settings.server_names
             planned.update({
-                'root': site.root,
-                'upstream_scheme': site.scheme,
+                'root': content.root,
+                'upstream_scheme': content.scheme,
                 'server_names': [bracketed(address) for address in server.frontend_ips] + names,
                 'server_directives': site.server_directives,
-                'redirect_port': site.redirect_port,
+                'redirect_port': content.redirect_port,
                 'tls': _tls_plan(site, settings),
+                'serves': ('redirect' if content.redirect_port else 'upstream' if content.upstream
+                           else 'root' if content.root else None),
             })
-            if site.upstream:
+            if content.upstream:
                 planned['upstream'] = UPSTREAM_NAME % (HTTP, port)
-                upstreams[HTTP].append({'name': planned['upstream'], 'servers': site.upstream})
+                upstreams[HTTP].append({'name': planned['upstream'], 'servers': content.upstream})
             http_servers.append(planned)
             continue
         planned['protocol'] = kind
-        if site.is_empty():
+        if not site.has_content():
             warnings.append('%s port %d (frontends %s) has nothing to serve: give sites["%d/%s"] an upstream '
                             'or directives. It is skipped.' % (kind.upper(), port, ', '.join(planned['frontends']),
                                                                port, kind))
@@ -473,7 +478,7 @@ def _tls_plan(site, settings):
     else:
         certificate = paths['certificate']
     key = paths['key'] if 'key' in paths else '%s/%s-%s.key' % (settings.tls_dir, label, _digest(content['key']))
-    return {'certificate': certificate, 'key': key, 'protocols': tls['protocols'], 'http2': tls['http2'],
+    return {'certificate': certificate, 'key': key, 'protocols': ' '.join(tls['protocols']), 'http2': tls['http2'],
             'hsts_max_age': tls['hsts_max_age']}
 
 
@@ -487,9 +492,7 @@ def _tls_files(settings, http_servers):
     sites = {}
     for server in http_servers:
         if server['tls'] is not None:
-            site = settings.sites.get((TCP, server['port']))
-            if site is None or site.tls is None:
-                site = settings.default_site
+            site = settings.sites.get((TCP, server['port']), settings.default_site)
             sites.setdefault(server['tls']['certificate'] + server['tls']['key'], (site, server['tls']))
     installs, checks = {}, {}
     for site, plan in sites.values():

@@ -14,6 +14,7 @@ setting and echoes at most a short excerpt of the value.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import functools
 import ipaddress
 import re
 
@@ -114,9 +115,21 @@ def address_or_fail(text, where):
     return canonical
 
 
+def plain_address_or_fail(canonical, where):
+    """The character check alone, for addresses the shared normaliser has already made canonical."""
+    if not isinstance(canonical, str) or not _ADDRESS_TEXT.match(canonical):
+        fail('%s: %s is not a plain IPv4 or IPv6 address' % (where, describe(canonical)))
+    return canonical
+
+
+@functools.lru_cache(maxsize=4096)
+def _implausible(canonical):
+    return implausible_address_reason(ipaddress.ip_address(canonical))
+
+
 def bindable_or_fail(canonical, where):
     """Refuse an address no load balancer frontend or backend can have, before it is bound or added to an interface."""
-    reason = implausible_address_reason(ipaddress.ip_address(canonical))
+    reason = _implausible(canonical)
     if reason:
         fail('%s: %s is %s, which no Azure load balancer rule uses; nginx_frontends never binds it or adds it to '
              'an interface' % (where, canonical, reason))
@@ -131,6 +144,7 @@ def bracketed(address):
     return '[%s]' % address if is_ipv6(address) else address
 
 
+@functools.lru_cache(maxsize=4096)
 def address_sort_key(address):
     """Sort key for listen addresses: wildcards first, then IPv4, then IPv6, numerically."""
     if address in ('*', '[::]'):
@@ -178,7 +192,7 @@ def time_seconds(text):
     """Seconds in an nginx time value such as "75s" or "1m30s"; None when it is not one."""
     if not _TIME.match(text):
         return None
-    return sum(int(number) * _TIME_UNITS[unit] for number, unit in _TIME_PART.findall(text))
+    return sum(int(number) * _TIME_UNITS[unit or None] for number, unit in _TIME_PART.findall(text))
 
 
 def upstream_server_or_fail(value, where):
