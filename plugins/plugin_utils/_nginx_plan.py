@@ -49,7 +49,6 @@ from ansible_collections.imds.azure.plugins.plugin_utils._nginx_syntax import (
     pem_or_fail,
     port_or_fail,
     server_name_or_fail,
-    text_or_fail,
     time_seconds,
     upstream_server_or_fail,
 )
@@ -100,8 +99,8 @@ class _Timeouts(object):
                                       'proxy_timeout')
         self.tcp_keepalive = None
         if bool_or_fail(tcp_keepalive, 'tcp_keepalive'):
-            self.tcp_keepalive = '%ds:%ds:%d' % (min(self.idle_seconds // 2, 120), TCP_KEEPALIVE_INTERVAL,
-                                                TCP_KEEPALIVE_PROBES)
+            first_probe = min(self.idle_seconds // 2, 120)
+            self.tcp_keepalive = '%ds:%ds:%d' % (first_probe, TCP_KEEPALIVE_INTERVAL, TCP_KEEPALIVE_PROBES)
 
     def _below_idle(self, seconds, where):
         if seconds >= self.idle_seconds:

@@ -41,7 +41,7 @@ def test_testing_off_azure_runs_as_written():
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
-        output, _ = process.communicate(timeout=TIMEOUT)
+        output = process.communicate(timeout=TIMEOUT)[0]
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)
