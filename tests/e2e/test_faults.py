@@ -472,19 +472,23 @@ def _role_host_vars(case, endpoint, directory):
         "nginx_frontends_access_log": str(directory / "access.log"),
         "nginx_frontends_http_includes": [],
         "nginx_frontends_loopback_manage": False,
+        "nginx_frontends_listen_all_addresses": True,
     }
     return host
 
 
 def _loopback_vm(index):
-    """A VM behind the load balancer whose private IP is a loopback address, so ``nginx -t`` can bind it."""
-    private = "127.0.77.%d" % (10 + index)
+    """A VM behind the load balancer with a backend port of its own: ``nginx -t`` binds *:PORT on this machine.
+
+    The role never binds a loopback address, so the VMs have private ones and listen on all addresses.
+    """
+    private = "10.77.0.%d" % (10 + index)
     return {
         "description": "a VM with private IP %s behind a Standard load balancer" % private,
         "loadbalancer": {"loadbalancer": {
             "publicIpAddresses": [{"frontendIpAddress": "51.0.0.1", "privateIpAddress": private}],
             "inboundRules": [{"frontendIpAddress": "50.0.0.1", "protocol": "tcp", "frontendPort": 80,
-                              "backendPort": 443, "privateIpAddress": private}],
+                              "backendPort": 21443 + index, "privateIpAddress": private}],
             "outboundRules": [{"frontendIpAddress": "50.0.0.1", "privateIpAddress": private}],
         }},
     }

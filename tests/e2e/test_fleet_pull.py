@@ -20,12 +20,12 @@ import pytest
 pytest.register_assert_rewrite("nginx_fixtures")
 
 from fleet_support import EXAMPLES, LOADBALANCER_PATH, ansible_command_environment, tool  # noqa: E402
-from nginx_fixtures import eventually, http_get  # noqa: E402
+from nginx_fixtures import PRIVATE_V4, eventually  # noqa: E402
 
 pytest_plugins = ["nginx_fixtures"]
 
-# A loopback address stands in for the instance's private IP, so nginx can bind it here.
-PRIVATE_IP = "127.0.0.41"
+# The instance's private IP, on lo of the test's network namespace where nginx runs (nginx_fixtures.lb_namespace).
+PRIVATE_IP = PRIVATE_V4
 FRONTEND_IP = "20.50.0.1"
 COMMAND_TIMEOUT = 300
 
@@ -34,7 +34,7 @@ def instance_scenario(backend_port):
     rule = {"frontendIpAddress": FRONTEND_IP, "protocol": "tcp", "frontendPort": 80,
             "backendPort": backend_port, "privateIpAddress": PRIVATE_IP}
     return {
-        "description": "A scale-set instance behind a Standard load balancer, its private IP on loopback.",
+        "description": "A scale-set instance behind a Standard load balancer.",
         "loadbalancer": {"loadbalancer": {"publicIpAddresses": [], "inboundRules": [rule],
                                           "outboundRules": [{"frontendIpAddress": FRONTEND_IP,
                                                              "privateIpAddress": PRIVATE_IP}]}},
@@ -60,7 +60,7 @@ def make_repository(path, env):
 
 
 def test_ansible_pull_configures_the_instance_from_its_own_imds(
-        collection_install, emulator, nginx_instance, free_ports, tmp_path):
+        collection_install, emulator, nginx_instance, free_ports, tmp_path, lb_namespace):
     backend_port, health_port = free_ports(2)
     imds = emulator(instance_scenario(backend_port))
 
@@ -94,10 +94,10 @@ def test_ansible_pull_configures_the_instance_from_its_own_imds(
     assert len(lb_requests) == 1 and lb_requests[0]["status"] == 200
 
     # The instance serves its site on the private IP and backend port of its rule, and answers the probe.
-    page = eventually(lambda: http_get(PRIVATE_IP, backend_port, "/"), lambda reply: getattr(reply, "status", None) == 200,
+    page = eventually(lambda: lb_namespace.http_get(PRIVATE_IP, backend_port, "/"), lambda reply: getattr(reply, "status", None) == 200,
                       "nginx serving the site on %s:%d" % (PRIVATE_IP, backend_port))
     assert page.body == nginx_instance.index_text
-    health = eventually(lambda: http_get(PRIVATE_IP, health_port, "/healthz"),
+    health = eventually(lambda: lb_namespace.http_get(PRIVATE_IP, health_port, "/healthz"),
                         lambda reply: getattr(reply, "status", None) == 200, "the health endpoint")
     assert health.status == 200
     assert nginx_instance.master_pid() is not None
