@@ -205,12 +205,15 @@ def _ip_sort_key(text):
 
 
 def _unique(items):
-    """Drop repeated entries, keeping the first occurrence's position."""
-    seen = []
+    """Drop repeated entries (flat dicts of scalars), keeping the first occurrence's position; O(n)."""
+    seen = set()
+    unique = []
     for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
+        key = tuple(sorted(item.items()))
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique
 
 
 def _loadbalancer_body(document):
