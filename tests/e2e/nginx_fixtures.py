@@ -28,7 +28,7 @@ __metaclass__ = type
 #   test_ca         (session) TestCertificates: root CA, intermediate, server certificate made with openssl
 #
 # and helpers to run the role: inbound(), scenario(), run_role(), answer(),
-# changed_count(), failed_task(), edit_cached_facts(), eventually().
+# changed_count(), failed_task(), floating_ip_vars(), edit_cached_facts(), eventually().
 
 import contextlib
 import ctypes
@@ -596,6 +596,16 @@ def run_role(run_playbook, nginx_instance, imds, env=None, check=False, **role_v
     variables = nginx_instance.role_vars(nginx_frontends_imds_endpoint=imds.endpoint,
                                          nginx_frontends_imds_retry_timeout=0, **role_vars)
     return run_playbook(PLAYBOOK, extra_vars=variables, env=env, check=check)
+
+
+def floating_ip_vars(namespace, **more):
+    """Role variables for Floating IP, with the loopback commands run inside the test's namespace."""
+    return dict(
+        nginx_frontends_floating_ip=True,
+        nginx_frontends_loopback_list_command=["ip", "-n", namespace.name, "-o", "addr", "show", "dev", "lo"],
+        nginx_frontends_loopback_add_command=["ip", "-n", namespace.name, "addr", "add", "{address}/{prefix_length}",
+                                              "dev", "lo"],
+        **more)
 
 
 def changed_count(result):

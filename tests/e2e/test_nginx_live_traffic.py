@@ -29,6 +29,7 @@ from nginx_fixtures import (  # noqa: E402
     edit_cached_facts,
     eventually,
     failed_task,
+    floating_ip_vars,
     inbound,
     run_role,
     scenario,
@@ -175,15 +176,6 @@ def test_an_answer_without_rules_for_this_host_keeps_the_running_config(
 
 
 # --------------------------------------------------------------------------- addresses
-
-
-def floating_ip_vars(net, **more):
-    return dict(
-        nginx_frontends_floating_ip=True,
-        nginx_frontends_loopback_list_command=["ip", "-n", net.name, "-o", "addr", "show", "dev", "lo"],
-        nginx_frontends_loopback_add_command=["ip", "-n", net.name, "addr", "add", "{address}/{prefix_length}",
-                                              "dev", "lo"],
-        **more)
 
 
 FIELD = re.compile(r"(?i)inbound_?rules\[0\]\.frontend_?ip_?address")

@@ -26,6 +26,7 @@ from nginx_fixtures import (  # noqa: E402
     edit_cached_facts,
     eventually,
     failed_task,
+    floating_ip_vars,
     inbound,
     run_role,
     scenario,
@@ -208,16 +209,6 @@ def test_config_that_nginx_rejects_never_replaces_the_running_one(
 
 # ip prints this IPv4-compatible IPv6 address as "::50.0.0.7"; the facts hold it as "::3200:7".
 EMBEDDED_V4_FRONTEND = "::50.0.0.7"
-
-
-def floating_ip_vars(net, **more):
-    """Role variables for Floating IP, with the loopback commands run inside the test's namespace."""
-    return dict(
-        nginx_frontends_floating_ip=True,
-        nginx_frontends_loopback_list_command=["ip", "-n", net.name, "-o", "addr", "show", "dev", "lo"],
-        nginx_frontends_loopback_add_command=["ip", "-n", net.name, "addr", "add", "{address}/{prefix_length}",
-                                              "dev", "lo"],
-        **more)
 
 
 def test_floating_ip_listens_on_frontends_and_puts_them_on_loopback(
