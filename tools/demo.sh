@@ -2,11 +2,14 @@
 # Show the collection at work without Azure: start the IMDS emulator with the
 # load balancer answer from Microsoft's documentation, then run
 # examples/playbook.yml against this machine, which gathers
-# imds.azure.loadbalancer_facts from the emulator and prints them.
+# imds.azure.loadbalancer_facts from the emulator, prints them, and renders
+# an nginx configuration from them with the nginx_frontends role (HTTPS on
+# the rule's backend port 443, with a self-signed certificate made here).
 #
 # Steps: tools/setup.sh; build and install the collection into
 # .cache/collections; start tools/imds_emulator.py on 127.0.0.1 (a free
-# port); run the playbook; stop the emulator, even on failure or Ctrl-C.
+# port); run the playbook; stop the emulator, even on failure or Ctrl-C; show
+# the listeners of the rendered configuration and what to do next.
 # Exits non-zero when any step fails.
 set -euo pipefail
 
@@ -74,15 +77,29 @@ say "emulator listening on ${endpoint}"
 # The role writes nginx.conf here instead of /etc/nginx, and nginx -t checks it.
 # nginx -t binds the listen addresses; the scenario's private IPs are not on
 # this machine, so the demo listens on all addresses of the rules' ports.
+# The documented rules send frontend port 80 to backend port 443: serve it
+# with TLS, from a self-signed certificate for demo.example.test.
 nginx_dir="${DEMO_DIR}/nginx"
-mkdir -p "${nginx_dir}"
+mkdir -p "${nginx_dir}/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+    -subj "/CN=demo.example.test" -addext "subjectAltName=DNS:demo.example.test" \
+    -keyout "${nginx_dir}/tls/demo.key" -out "${nginx_dir}/tls/demo.crt" >"${DEMO_DIR}/openssl.log" 2>&1 \
+    || { cat "${DEMO_DIR}/openssl.log" >&2; die "openssl could not make the demo certificate"; }
 cat >"${DEMO_DIR}/nginx-vars.yml" <<VARS
 nginx_frontends_listen_all_addresses: true
 nginx_frontends_conf_path: ${nginx_dir}/nginx.conf
 nginx_frontends_pid_path: ${nginx_dir}/nginx.pid
 nginx_frontends_error_log: ${nginx_dir}/error.log
 nginx_frontends_access_log: ${nginx_dir}/access.log
+nginx_frontends_tls_dir: ${nginx_dir}/tls
 nginx_frontends_http_includes: []
+nginx_frontends_server_names: [demo.example.test]
+nginx_frontends_sites:
+  "443":
+    tls:
+      certificate: ${nginx_dir}/tls/demo.crt
+      key: ${nginx_dir}/tls/demo.key
+      http2: true
 VARS
 
 say "running examples/playbook.yml"
@@ -95,7 +112,20 @@ if [[ ${rc} -ne 0 ]]; then
     die "ansible-playbook exited ${rc}"
 fi
 say "the facts above came from the emulator at ${endpoint}"
-if [[ -s "${nginx_dir}/nginx.conf" ]]; then
-    say "nginx configuration rendered from those facts and checked with nginx -t: ${nginx_dir}/nginx.conf"
-    nginx -t -q -c "${nginx_dir}/nginx.conf" && say "nginx -t: the configuration is valid"
-fi
+conf="${nginx_dir}/nginx.conf"
+[[ -s "${conf}" ]] || die "the role wrote no configuration to ${conf}"
+nginx -t -q -c "${conf}" || die "nginx -t rejects ${conf}"
+say "nginx configuration rendered from those facts and accepted by nginx -t: ${conf}"
+say "listeners in it:"
+awk '/^    # (Port|TCP port|UDP port|Health endpoint)/ { sub(/^ +# /, ""); print "      " $0 }
+     /^ +listen / { sub(/^ +listen /, ""); sub(/;$/, ""); print "          listen " $0 }' "${conf}"
+cat <<NEXT
+==> what next:
+      serve it here:   nginx -c ${conf}    (stop: nginx -s quit -c ${conf})
+                       curl --cacert ${nginx_dir}/tls/demo.crt --resolve demo.example.test:443:127.0.0.1 \\
+                         https://demo.example.test/healthz
+      preview changes: run the role with --check: nginx -t checks the candidate and nothing is written
+      other answers:   IMDS_SCENARIO=ipv6-dual-stack ./tools/demo.sh   (python tools/imds_emulator.py --list-scenarios)
+      on Azure:        ansible-playbook -i YOUR_INVENTORY examples/playbook.yml --become   (no imds_endpoint)
+      read:            docs/nginx_frontends.md (TLS, drain, idle timeout, PROXY protocol, check mode)
+NEXT

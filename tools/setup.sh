@@ -28,6 +28,8 @@ DEBIAN_PACKAGES=(
     iproute2        # `ip netns`, for tests that need a private network
     nginx           # the nginx_frontends role renders and checks configs
     libnginx-mod-stream  # nginx stream module, for UDP and plain TCP listeners
+    openssl         # test CAs and certificates for the HTTPS tests and the demo
+    curl            # HTTP/2 requests in the nginx HTTPS tests
     python3-venv    # ensurepip for Debian's python3
     redis-server    # tests that need a throw-away redis
     shellcheck      # ansible-test sanity checks shell scripts with it

@@ -6,27 +6,46 @@ __metaclass__ = type
 
 # Fixtures for the nginx_frontends role tests: a real nginx (Debian's package,
 # with its stream module) running from a private directory, small upstream
-# servers to proxy to, and clients that talk to them. Everything binds to
-# loopback addresses; nginx is never started through a service manager and is
-# stopped by the PID in its own pid file.
+# servers to proxy to, and clients that talk to them.
+#
+# The role only binds addresses a load balancer rule can have (never loopback
+# ones), so every test gets a network namespace of its own, in which the VM's
+# private IPs (and, with Floating IP, the frontend IPs) sit on the loopback
+# interface. nginx runs in that namespace (started with `ip netns exec`), and
+# so do the upstreams and the clients: the test process creates their sockets
+# inside it (setns on the creating thread). The role itself runs outside and
+# talks to the IMDS emulator on this machine's 127.0.0.1. nginx is never
+# started through a service manager and is stopped by the PID in its pid file.
 #
 #   nginx_binary    (session) path of nginx; installs Debian's packages if missing
-#   nginx_instance  (function) NginxInstance: paths, role variables, pid, stop()
+#   lb_namespace    (function) Netns with the VM's private IPs on lo; its clients:
+#                   http_get, https_get, raw_exchange, tcp_exchange, udp_exchange, refused
+#   nginx_instance  (function) NginxInstance in lb_namespace: paths, role variables, pid, stop()
 #   http_upstream   (factory) http_upstream(name) -> HttpUpstream recording requests
 #   udp_echo        (factory) udp_echo() -> port of a UDP server answering b"echo:" + data
 #   tcp_echo        (factory) tcp_echo() -> port of a TCP server doing the same
-#   free_ports      (function) free_ports(count) -> high ports free on loopback, TCP and UDP
+#   free_ports      (function) free_ports(count) -> high ports free on this machine
+#   test_ca         (session) TestCertificates: root CA, intermediate, server certificate made with openssl
+#
+# and helpers to run the role: inbound(), scenario(), run_role(), answer(),
+# changed_count(), failed_task(), floating_ip_vars(), edit_cached_facts(), eventually().
 
+import contextlib
+import ctypes
 import http.client
+import ipaddress
+import json
 import os
 import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,6 +56,10 @@ STREAM_MODULE_CONFIG = Path("/etc/nginx/modules-enabled/50-mod-stream.conf")
 PORT_RANGE = (18080, 28999)
 WAIT_SECONDS = 15.0
 IO_TIMEOUT = 5.0
+# The VM of the scenarios: its private IPs are on lo inside the namespace.
+PRIVATE_V4 = "10.1.0.4"
+PRIVATE_V6 = "ace:cab:deca:deed::1"
+CLONE_NEWNET = 0x40000000
 
 
 def _nginx_ready():
@@ -111,19 +134,184 @@ def free_ports():
     return pick
 
 
+# --------------------------------------------------------------------------- network namespace
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _run(command):
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+class HttpAnswer:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def __repr__(self):
+        return f"HttpAnswer({self.status}, {self.body!r})"
+
+
+def _answer(connection, path, host_header):
+    try:
+        headers = {"Host": host_header} if host_header else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return HttpAnswer(response.status, response.read().decode("utf-8", "replace"), dict(response.getheaders()))
+    finally:
+        connection.close()
+
+
+class Netns:
+    """A network namespace of the test's own, with clients whose sockets live inside it."""
+
+    def __init__(self):
+        self.name = "nft-" + uuid.uuid4().hex[:10]
+        created = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True, check=False)
+        if created.returncode != 0:
+            raise AssertionError(
+                f"cannot create a network namespace ({created.stderr.strip()}); the nginx tests bind the VM's "
+                "addresses inside one and need root with iproute2 (`ip netns`)")
+        _run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+
+    def ip(self, *arguments):
+        """``ip`` inside the namespace; returns its output."""
+        return _run(["ip", "-n", self.name, *arguments])
+
+    def exec_prefix(self):
+        return ["ip", "netns", "exec", self.name]
+
+    def add_address(self, address):
+        prefix = 128 if ":" in address else 32
+        self.ip("addr", "add", f"{address}/{prefix}", "dev", "lo", *(["nodad"] if prefix == 128 else []))
+
+    def loopback_addresses(self):
+        """The addresses on lo, parsed."""
+        found = set()
+        for line in self.ip("-o", "addr", "show", "dev", "lo").splitlines():
+            words = line.split()
+            for index, word in enumerate(words[:-1]):
+                if word in ("inet", "inet6"):
+                    found.add(ipaddress.ip_address(words[index + 1].split("/")[0]))
+        return found
+
+    @contextlib.contextmanager
+    def entered(self):
+        """Sockets created in this block belong to the namespace (only this thread switches)."""
+        with open(f"/run/netns/{self.name}", "rb") as target, open("/proc/thread-self/ns/net", "rb") as home:
+            if _LIBC.setns(target.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns into {self.name}")
+            try:
+                yield
+            finally:
+                if _LIBC.setns(home.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back to this machine's network namespace")
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, check=False)
+
+    # ----------------------------------------------------------------------- clients
+
+    def http_get(self, address, port, path="/", host_header=None):
+        """One GET; returns an HttpAnswer. Raises OSError when nothing answers."""
+        with self.entered():
+            connection = http.client.HTTPConnection(address, port, timeout=IO_TIMEOUT)
+            connection.connect()
+        return _answer(connection, path, host_header)
+
+    def https_get(self, address, port, server_name, cafile, path="/", alpn=None):
+        """One GET over TLS, verifying the chain against cafile and the certificate against server_name.
+
+        Returns (HttpAnswer, negotiated ALPN protocol or None, TLS version).
+        """
+        context = ssl.create_default_context(cafile=str(cafile))
+        if alpn:
+            context.set_alpn_protocols(alpn)
+        with self.entered():
+            raw = socket.create_connection((address, port), timeout=IO_TIMEOUT)
+        tls = context.wrap_socket(raw, server_hostname=server_name)
+        negotiated, version = tls.selected_alpn_protocol(), tls.version()
+        if negotiated == "h2":
+            tls.close()
+            return None, negotiated, version
+        connection = http.client.HTTPSConnection(server_name, port, timeout=IO_TIMEOUT, context=context)
+        connection.sock = tls
+        return _answer(connection, path, None), negotiated, version
+
+    def raw_exchange(self, address, port, payload):
+        """Send bytes, read until the server closes; for requests that carry a PROXY protocol header."""
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with self.entered():
+            client = socket.socket(family, socket.SOCK_STREAM)
+        with client:
+            client.settimeout(IO_TIMEOUT)
+            client.connect((address, port))
+            client.sendall(payload)
+            chunks = []
+            while True:
+                chunk = client.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+
+    def udp_exchange(self, address, port, payload):
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with self.entered():
+            client = socket.socket(family, socket.SOCK_DGRAM)
+        with client:
+            client.settimeout(IO_TIMEOUT)
+            client.sendto(payload, (address, port))
+            return client.recvfrom(2048)[0]
+
+    def tcp_exchange(self, address, port, payload):
+        with self.entered():
+            client = socket.create_connection((address, port), timeout=IO_TIMEOUT)
+        with client:
+            client.sendall(payload)
+            return client.recv(2048)
+
+    def refused(self, address, port):
+        """True when nothing accepts TCP connections on address:port."""
+        try:
+            with self.entered():
+                client = socket.create_connection((address, port), timeout=IO_TIMEOUT)
+        except ConnectionRefusedError:
+            return True
+        client.close()
+        return False
+
+
+@pytest.fixture
+def lb_namespace():
+    """A namespace with the VM's private IPs on lo. Fails (never skips) when it cannot be made."""
+    namespace = Netns()
+    try:
+        for address in (PRIVATE_V4, PRIVATE_V6):
+            namespace.add_address(address)
+        yield namespace
+    finally:
+        namespace.delete()
+
+
 # --------------------------------------------------------------------------- nginx
 
 
 class NginxInstance:
-    """An nginx whose configuration, pid file, logs and web root live in one private directory."""
+    """An nginx whose configuration, pid file, logs, TLS files and web root live in one private directory."""
 
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, namespace):
         self.binary = binary
+        self.namespace = namespace
         self.directory = Path(directory)
         self.conf_path = self.directory / "nginx.conf"
         self.pid_path = self.directory / "nginx.pid"
         self.error_log = self.directory / "error.log"
         self.access_log = self.directory / "access.log"
+        self.tls_dir = self.directory / "tls"
         self.web_root = self.directory / "www"
         self.web_root.mkdir()
         self.index_text = f"static page {self.directory.name}\n"
@@ -138,17 +326,28 @@ class NginxInstance:
             "nginx_frontends_pid_path": str(self.pid_path),
             "nginx_frontends_error_log": str(self.error_log),
             "nginx_frontends_access_log": str(self.access_log),
+            "nginx_frontends_tls_dir": str(self.tls_dir),
             "nginx_frontends_http_includes": [],
-            "nginx_frontends_start_command": [self.binary, "-c", str(self.conf_path)],
+            "nginx_frontends_start_command": self.namespace.exec_prefix() + [self.binary, "-c", str(self.conf_path)],
+            # nginx -t binds the listen addresses: check where nginx runs.
+            "nginx_frontends_validate_command": " ".join(self.namespace.exec_prefix() + [self.binary, "-t", "-q", "-c", "%s"]),
         }
         variables.update(overrides)
         return variables
 
     def check_config(self):
         """``nginx -t`` on the installed configuration: (exit code, output)."""
-        done = subprocess.run([self.binary, "-t", "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
+        done = subprocess.run(self.namespace.exec_prefix() + [self.binary, "-t", "-c", str(self.conf_path)],
+                              stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=60, check=False)
         return done.returncode, done.stdout + done.stderr
+
+    def config_dump(self):
+        """``nginx -T``: the configuration exactly as nginx loads it."""
+        done = subprocess.run(self.namespace.exec_prefix() + [self.binary, "-T", "-c", str(self.conf_path)],
+                              stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout
 
     def master_pid(self):
         """PID of the running master process, or None."""
@@ -185,10 +384,10 @@ class NginxInstance:
 
 
 @pytest.fixture
-def nginx_instance(nginx_binary):
+def nginx_instance(nginx_binary, lb_namespace):
     # A world-readable directory of its own (pytest's tmp_path is private to root).
     directory = tempfile.mkdtemp(prefix="nginx-frontends-", dir="/tmp")
-    instance = NginxInstance(nginx_binary, directory)
+    instance = NginxInstance(nginx_binary, directory, lb_namespace)
     yield instance
     instance.stop()
     shutil.rmtree(directory, ignore_errors=True)
@@ -198,9 +397,9 @@ def nginx_instance(nginx_binary):
 
 
 class HttpUpstream:
-    """An HTTP server on 127.0.0.1 that answers every GET with its name and records what it got."""
+    """An HTTP server on 127.0.0.1 of the namespace that answers every GET with its name and records what it got."""
 
-    def __init__(self, name):
+    def __init__(self, name, namespace):
         self.name = name
         self.requests = []
         upstream = self
@@ -218,7 +417,8 @@ class HttpUpstream:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        with namespace.entered():
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name=f"upstream-{name}", daemon=True)
         self.thread.start()
@@ -233,11 +433,11 @@ class HttpUpstream:
 
 
 @pytest.fixture
-def http_upstream():
+def http_upstream(lb_namespace):
     started = []
 
     def start(name):
-        upstream = HttpUpstream(name)
+        upstream = HttpUpstream(name, lb_namespace)
         started.append(upstream)
         return upstream
 
@@ -249,8 +449,9 @@ def http_upstream():
 class _EchoServer:
     """Answers each UDP datagram or TCP line with b"echo:" and what it got."""
 
-    def __init__(self, kind):
-        self.socket = socket.socket(socket.AF_INET, kind)
+    def __init__(self, kind, namespace):
+        with namespace.entered():
+            self.socket = socket.socket(socket.AF_INET, kind)
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         self.stopping = threading.Event()
@@ -288,11 +489,11 @@ class _EchoServer:
         self.socket.close()
 
 
-def _echo_factory(kind):
+def _echo_factory(kind, namespace):
     started = []
 
     def start():
-        server = _EchoServer(kind)
+        server = _EchoServer(kind, namespace)
         started.append(server)
         return server.port
 
@@ -300,58 +501,146 @@ def _echo_factory(kind):
 
 
 @pytest.fixture
-def udp_echo():
-    started, start = _echo_factory(socket.SOCK_DGRAM)
+def udp_echo(lb_namespace):
+    started, start = _echo_factory(socket.SOCK_DGRAM, lb_namespace)
     yield start
     for server in started:
         server.stop()
 
 
 @pytest.fixture
-def tcp_echo():
-    started, start = _echo_factory(socket.SOCK_STREAM)
+def tcp_echo(lb_namespace):
+    started, start = _echo_factory(socket.SOCK_STREAM, lb_namespace)
     yield start
     for server in started:
         server.stop()
 
 
-# --------------------------------------------------------------------------- clients
+# --------------------------------------------------------------------------- TLS
 
 
-class HttpAnswer:
-    def __init__(self, status, body, headers):
-        self.status = status
-        self.body = body
-        self.headers = headers
+class TestCertificates:
+    """A root CA, an intermediate CA it signed, and a server certificate for ``server_name`` the intermediate signed."""
 
-    def __repr__(self):
-        return f"HttpAnswer({self.status}, {self.body!r})"
+    server_name = "shop.example.test"
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.root = self.directory / "root.crt"
+        self.intermediate = self.directory / "intermediate.crt"
+        self.certificate = self.directory / "server.crt"
+        self.key = self.directory / "server.key"
+        ca_ext = self._extensions("ca.ext", "basicConstraints=critical,CA:TRUE,pathlen:0\n"
+                                            "keyUsage=critical,keyCertSign,cRLSign\n"
+                                            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+        leaf_ext = self._extensions("leaf.ext", f"subjectAltName=DNS:{self.server_name}\nbasicConstraints=CA:FALSE\n"
+                                                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                                                "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+        curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        root_key = self.directory / "root.key"
+        _run(["openssl", "req", "-x509", *curve, "-keyout", str(root_key), "-out", str(self.root), "-days", "3",
+              "-subj", "/CN=imds.azure test root CA", "-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        intermediate_key = self.directory / "intermediate.key"
+        self._issue(curve, intermediate_key, self.intermediate, "/CN=imds.azure test intermediate CA", self.root,
+                    root_key, ca_ext)
+        self._issue(curve, self.key, self.certificate, f"/CN={self.server_name}", self.intermediate,
+                    intermediate_key, leaf_ext)
+
+    def _extensions(self, name, text):
+        path = self.directory / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def _issue(self, curve, key, certificate, subject, issuer, issuer_key, extensions):
+        request = certificate.with_suffix(".csr")
+        _run(["openssl", "req", *curve, "-keyout", str(key), "-out", str(request), "-subj", subject])
+        _run(["openssl", "x509", "-req", "-in", str(request), "-CA", str(issuer), "-CAkey", str(issuer_key),
+              "-CAcreateserial", "-out", str(certificate), "-days", "3", "-extfile", str(extensions)])
+
+    def text(self, path):
+        return Path(path).read_text(encoding="utf-8")
 
 
-def http_get(address, port, path="/", host_header=None):
-    """One GET; returns an HttpAnswer. Raises OSError when nothing answers."""
-    connection = http.client.HTTPConnection(address, port, timeout=IO_TIMEOUT)
-    try:
-        headers = {"Host": host_header} if host_header else {}
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        return HttpAnswer(response.status, response.read().decode("utf-8", "replace"), dict(response.getheaders()))
-    finally:
-        connection.close()
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    return TestCertificates(tmp_path_factory.mktemp("test-ca"))
 
 
-def udp_exchange(address, port, payload):
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as client:
-        client.settimeout(IO_TIMEOUT)
-        client.sendto(payload, (address, port))
-        return client.recvfrom(2048)[0]
+# --------------------------------------------------------------------------- running the role
+
+PLAYBOOK = """
+- name: Serve the load balancer frontends with nginx
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: imds.azure.nginx_frontends
+"""
+
+HOST = "localhost"
+HEALTH = (200, "OK\n")
 
 
-def tcp_exchange(address, port, payload):
-    with socket.create_connection((address, port), timeout=IO_TIMEOUT) as client:
-        client.sendall(payload)
-        return client.recv(2048)
+def inbound(frontend, private, frontend_port, backend_port, protocol="tcp"):
+    return {"frontendIpAddress": frontend, "privateIpAddress": private, "protocol": protocol,
+            "frontendPort": frontend_port, "backendPort": backend_port}
+
+
+def scenario(*rules):
+    return {"description": "nginx_frontends test VM, addresses in the test's network namespace",
+            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [], "inboundRules": list(rules), "outboundRules": []}}}
+
+
+def run_role(run_playbook, nginx_instance, imds, env=None, check=False, **role_vars):
+    """Run the role from the installed collection against the emulator and this nginx instance."""
+    variables = nginx_instance.role_vars(nginx_frontends_imds_endpoint=imds.endpoint,
+                                         nginx_frontends_imds_retry_timeout=0, **role_vars)
+    return run_playbook(PLAYBOOK, extra_vars=variables, env=env, check=check)
+
+
+def floating_ip_vars(namespace, **more):
+    """Role variables for Floating IP, with the loopback commands run inside the test's namespace."""
+    return dict(
+        nginx_frontends_floating_ip=True,
+        nginx_frontends_loopback_list_command=["ip", "-n", namespace.name, "-o", "addr", "show", "dev", "lo"],
+        nginx_frontends_loopback_add_command=["ip", "-n", namespace.name, "addr", "add", "{address}/{prefix_length}",
+                                              "dev", "lo"],
+        **more)
+
+
+def changed_count(result):
+    return result.stats[HOST]["changed"]
+
+
+def answer(namespace, address, port, path="/", host_header=None):
+    reply = namespace.http_get(address, port, path, host_header)
+    return reply.status, reply.body
+
+
+def failed_task(result):
+    failures = [entry for entry in result.results if entry.result.get("failed")]
+    assert len(failures) == 1, result.describe()
+    return failures[0]
+
+
+def edit_cached_facts(cache_dir, edit):
+    """Change the facts of the one host in a jsonfile fact cache.
+
+    Recent ansible-core versions keep the facts as a JSON text under
+    "__payload__" in a file named after a format tag and the host; older ones
+    store the facts object itself in a file named after the host.
+    """
+    (cache_file,) = [path for path in Path(cache_dir).iterdir() if path.name.endswith(HOST)]
+    document = json.loads(cache_file.read_text(encoding="utf-8"))
+    wrapped = isinstance(document.get("__payload__"), str)
+    facts = json.loads(document["__payload__"]) if wrapped else document
+    edit(facts)
+    if wrapped:
+        document["__payload__"] = json.dumps(facts)
+    cache_file.write_text(json.dumps(document if wrapped else facts), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- waiting
 
 
 def eventually(probe, check, what):
@@ -368,12 +657,3 @@ def eventually(probe, check, what):
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: still {last!r} after {WAIT_SECONDS:.0f}s")
         time.sleep(0.1)
-
-
-def refused(address, port):
-    """True when nothing accepts TCP connections on address:port."""
-    try:
-        with socket.create_connection((address, port), timeout=IO_TIMEOUT):
-            return False
-    except ConnectionRefusedError:
-        return True

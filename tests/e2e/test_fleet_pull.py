@@ -22,15 +22,13 @@ import pytest
 pytest.register_assert_rewrite("nginx_fixtures")
 
 from fleet_support import EXAMPLES, LOADBALANCER_PATH, ansible_command_environment, tool  # noqa: E402
-from nginx_fixtures import eventually, http_get  # noqa: E402
+from nginx_fixtures import PRIVATE_V4, eventually  # noqa: E402
 from test_doc_recipes import REPO_ROOT, parse_blocks  # noqa: E402
 
 pytest_plugins = ["nginx_fixtures"]
 
-# The instance's private IP is no address of this machine (a loopback one is no address a load balancer rule
-# carries, and the facts module refuses it): nginx listens on all addresses, and the test asks it on loopback.
-PRIVATE_IP = "10.77.0.41"
-SERVED_AT = "127.0.0.1"
+# The instance's private IP, on lo of the test's network namespace where nginx runs (nginx_fixtures.lb_namespace).
+PRIVATE_IP = PRIVATE_V4
 FRONTEND_IP = "20.50.0.1"
 COMMAND_TIMEOUT = 300
 
@@ -65,7 +63,7 @@ def make_repository(path, env):
 
 
 def test_ansible_pull_configures_the_instance_from_its_own_imds(
-        collection_install, emulator, nginx_instance, free_ports, tmp_path):
+        collection_install, emulator, nginx_instance, free_ports, tmp_path, lb_namespace):
     backend_port, health_port = free_ports(2)
     imds = emulator(instance_scenario(backend_port))
 
@@ -100,10 +98,10 @@ def test_ansible_pull_configures_the_instance_from_its_own_imds(
     assert len(lb_requests) == 1 and lb_requests[0]["status"] == 200
 
     # The instance serves its site on the private IP and backend port of its rule, and answers the probe.
-    page = eventually(lambda: http_get(SERVED_AT, backend_port, "/"), lambda reply: getattr(reply, "status", None) == 200,
-                      "nginx serving the site on %s:%d" % (SERVED_AT, backend_port))
+    page = eventually(lambda: lb_namespace.http_get(PRIVATE_IP, backend_port, "/"), lambda reply: getattr(reply, "status", None) == 200,
+                      "nginx serving the site on %s:%d" % (PRIVATE_IP, backend_port))
     assert page.body == nginx_instance.index_text
-    health = eventually(lambda: http_get(SERVED_AT, health_port, "/healthz"),
+    health = eventually(lambda: lb_namespace.http_get(PRIVATE_IP, health_port, "/healthz"),
                         lambda reply: getattr(reply, "status", None) == 200, "the health endpoint")
     assert health.status == 200
     assert nginx_instance.master_pid() is not None

@@ -6,89 +6,40 @@ __metaclass__ = type
 
 # The nginx_frontends role, end to end: the installed collection gathers
 # load balancer facts from the IMDS emulator, writes an nginx configuration,
-# and a real nginx serves it. The scenarios put the VM's private IPs (or, with
-# Floating IP, the frontend IPs) on loopback addresses so that nginx can bind
-# them on this machine.
+# and a real nginx serves it. nginx, its upstreams and the clients live in a
+# network namespace of the test (nginx_fixtures.lb_namespace) that holds the
+# VM's private IPs (and, with Floating IP, the frontend IPs the role adds).
 
-import json
-import subprocess
-import uuid
+import ipaddress
 from pathlib import Path
 
 import pytest
 
 pytest.register_assert_rewrite("nginx_fixtures")
 
-from nginx_fixtures import eventually, http_get, refused, tcp_exchange, udp_exchange  # noqa: E402
+from nginx_fixtures import (  # noqa: E402
+    HEALTH,
+    PRIVATE_V4,
+    PRIVATE_V6,
+    answer,
+    changed_count,
+    edit_cached_facts,
+    eventually,
+    failed_task,
+    floating_ip_vars,
+    inbound,
+    run_role,
+    scenario,
+)
 
 pytest_plugins = ["nginx_fixtures"]
 
-PLAYBOOK = """
-- name: Serve the load balancer frontends with nginx
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: imds.azure.nginx_frontends
-"""
-
-HOST = "localhost"
-PRIVATE_V4 = "127.0.0.21"
-PRIVATE_V6 = "::1"
 OTHER_VM = "10.1.0.99"
-HEALTH = (200, "OK\n")
 WARNINGS_TASK = "Show what the listener plan leaves out"
-
-
-def inbound(frontend, private, frontend_port, backend_port, protocol="tcp"):
-    return {"frontendIpAddress": frontend, "privateIpAddress": private, "protocol": protocol,
-            "frontendPort": frontend_port, "backendPort": backend_port}
-
-
-def scenario(*rules):
-    return {"description": "nginx_frontends test VM on loopback addresses",
-            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [], "inboundRules": list(rules), "outboundRules": []}}}
-
-
-def run_role(run_playbook, nginx_instance, imds, env=None, **role_vars):
-    variables = nginx_instance.role_vars(nginx_frontends_imds_endpoint=imds.endpoint,
-                                         nginx_frontends_imds_retry_timeout=0, **role_vars)
-    return run_playbook(PLAYBOOK, extra_vars=variables, env=env)
-
-
-def changed_count(result):
-    return result.stats[HOST]["changed"]
-
-
-def answer(address, port, path="/", host_header=None):
-    reply = http_get(address, port, path, host_header)
-    return reply.status, reply.body
 
 
 def plan_warnings(result):
     return result.task(WARNINGS_TASK)["msg"]
-
-
-def failed_task(result):
-    failures = [entry for entry in result.results if entry.result.get("failed")]
-    assert len(failures) == 1, result.describe()
-    return failures[0]
-
-
-def edit_cached_facts(cache_dir, edit):
-    """Change the facts of the one host in a jsonfile fact cache.
-
-    Recent ansible-core versions keep the facts as a JSON text under
-    "__payload__" in a file named after a format tag and the host; older ones
-    store the facts object itself in a file named after the host.
-    """
-    (cache_file,) = [path for path in Path(cache_dir).iterdir() if path.name.endswith(HOST)]
-    document = json.loads(cache_file.read_text(encoding="utf-8"))
-    wrapped = isinstance(document.get("__payload__"), str)
-    facts = json.loads(document["__payload__"]) if wrapped else document
-    edit(facts)
-    if wrapped:
-        document["__payload__"] = json.dumps(facts)
-    cache_file.write_text(json.dumps(document if wrapped else facts), encoding="utf-8")
 
 
 def static_site_vars(nginx_instance, port):
@@ -97,7 +48,8 @@ def static_site_vars(nginx_instance, port):
 
 
 def test_role_serves_every_listener_converges_and_follows_rule_changes(
-        run_playbook, emulator, nginx_instance, free_ports, http_upstream, udp_echo, tcp_echo):
+        run_playbook, emulator, nginx_instance, free_ports, http_upstream, udp_echo, tcp_echo, lb_namespace):
+    net = lb_namespace
     web_port, static_port, udp_port, tcp_port, health_port, added_port = free_ports(6)
     app = http_upstream("app")
     udp_backend, tcp_backend = udp_echo(), tcp_echo()
@@ -133,25 +85,25 @@ def test_role_serves_every_listener_converges_and_follows_rule_changes(
     assert any("HA ports rule (all) 50.0.0.9" in message for message in plan_warnings(first))
 
     # HTTP proxied to the upstream, on the IPv4 and the (bracketed) IPv6 private IP.
-    reply = http_get(PRIVATE_V4, web_port, "/orders?id=7", host_header="50.0.0.1")
+    reply = net.http_get(PRIVATE_V4, web_port, "/orders?id=7", host_header="50.0.0.1")
     assert (reply.status, reply.body) == (200, "upstream app /orders?id=7\n")
     assert reply.headers.get("X-Served-By") == "nginx-frontends"
     seen = app.requests[-1]["headers"]
     assert seen["Host"] == "50.0.0.1"
-    assert seen["X-Forwarded-For"] == seen["X-Real-IP"] and seen["X-Real-IP"].startswith("127.")
-    assert answer(PRIVATE_V6, web_port, "/v6") == (200, "upstream app /v6\n")
+    assert seen["X-Forwarded-For"] == seen["X-Real-IP"] == PRIVATE_V4
+    assert answer(net, PRIVATE_V6, web_port, "/v6") == (200, "upstream app /v6\n")
     # A static root, for the port two rules share.
-    assert answer(PRIVATE_V4, static_port) == (200, nginx_instance.index_text)
+    assert answer(net, PRIVATE_V4, static_port) == (200, nginx_instance.index_text)
     # UDP and plain TCP through the stream module.
-    assert udp_exchange(PRIVATE_V4, udp_port, b"ping") == b"echo:ping"
-    assert tcp_exchange(PRIVATE_V4, tcp_port, b"hello") == b"echo:hello"
+    assert net.udp_exchange(PRIVATE_V4, udp_port, b"ping") == b"echo:ping"
+    assert net.tcp_exchange(PRIVATE_V4, tcp_port, b"hello") == b"echo:hello"
     # The probe path answers on every HTTP listener and on the probe port, never through the upstream.
     requests_before_probes = len(app.requests)
     for address, port in ((PRIVATE_V4, web_port), (PRIVATE_V6, web_port), (PRIVATE_V4, static_port),
                           (PRIVATE_V4, health_port), (PRIVATE_V6, health_port)):
-        assert answer(address, port, "/healthz") == HEALTH, (address, port)
+        assert answer(net, address, port, "/healthz") == HEALTH, (address, port)
     assert len(app.requests) == requests_before_probes
-    assert answer(PRIVATE_V4, health_port, "/other")[0] == 404
+    assert answer(net, PRIVATE_V4, health_port, "/other")[0] == 404
 
     second = run_role(run_playbook, nginx_instance, imds, **role_vars).assert_ok()
     assert changed_count(second) == 0, second.describe()
@@ -164,10 +116,10 @@ def test_role_serves_every_listener_converges_and_follows_rule_changes(
     assert third.task("Reload nginx")["changed"] is True
     assert nginx_instance.master_pid() == master
     assert nginx_instance.check_config()[0] == 0
-    assert eventually(lambda: answer(PRIVATE_V4, added_port), lambda got: got == (200, "default-site"),
+    assert eventually(lambda: answer(net, PRIVATE_V4, added_port), lambda got: got == (200, "default-site"),
                       "the added rule's port") == (200, "default-site")
-    assert eventually(lambda: refused(PRIVATE_V4, static_port), bool, "the removed rules' port")
-    assert answer(PRIVATE_V4, web_port, "/still") == (200, "upstream app /still\n")
+    assert eventually(lambda: net.refused(PRIVATE_V4, static_port), bool, "the removed rules' port")
+    assert answer(net, PRIVATE_V4, web_port, "/still") == (200, "upstream app /still\n")
 
 
 HOSTILE_RULES = [
@@ -178,14 +130,15 @@ HOSTILE_RULES = [
 
 
 def test_hostile_imds_values_fail_the_run_and_the_running_config_stays(
-        run_playbook, emulator, nginx_instance, free_ports):
+        run_playbook, emulator, nginx_instance, free_ports, lb_namespace):
+    net = lb_namespace
     (port,) = free_ports(1)
     good_rule = inbound("50.0.0.1", PRIVATE_V4, 80, port)
     imds = emulator(scenario(good_rule))
     run_role(run_playbook, nginx_instance, imds, **static_site_vars(nginx_instance, port)).assert_ok()
     installed = nginx_instance.conf_path.read_bytes()
     master = nginx_instance.master_pid()
-    assert answer(PRIVATE_V4, port) == (200, nginx_instance.index_text)
+    assert answer(net, PRIVATE_V4, port) == (200, nginx_instance.index_text)
 
     # Each hostile value is refused on its own in the unit tests; here the
     # first one stops the whole run before anything is written.
@@ -200,11 +153,12 @@ def test_hostile_imds_values_fail_the_run_and_the_running_config_stays(
     assert not result.task_results("Write the nginx configuration")
     assert nginx_instance.conf_path.read_bytes() == installed
     assert nginx_instance.master_pid() == master
-    assert answer(PRIVATE_V4, port) == (200, nginx_instance.index_text)
+    assert answer(net, PRIVATE_V4, port) == (200, nginx_instance.index_text)
 
 
 def test_tampered_cached_facts_are_refused_before_anything_is_written(
-        run_playbook, emulator, nginx_instance, free_ports, tmp_path):
+        run_playbook, emulator, nginx_instance, free_ports, tmp_path, lb_namespace):
+    net = lb_namespace
     (port,) = free_ports(1)
     imds = emulator(scenario(inbound("50.0.0.1", PRIVATE_V4, 80, port)))
     cache = tmp_path / "facts"
@@ -228,11 +182,12 @@ def test_tampered_cached_facts_are_refused_before_anything_is_written(
     assert "Traceback" not in result.stdout + result.stderr
     assert imds.requests() == [], "the cached facts should have been used"
     assert nginx_instance.conf_path.read_bytes() == installed
-    assert answer(PRIVATE_V4, port) == (200, nginx_instance.index_text)
+    assert answer(net, PRIVATE_V4, port) == (200, nginx_instance.index_text)
 
 
 def test_config_that_nginx_rejects_never_replaces_the_running_one(
-        run_playbook, emulator, nginx_instance, free_ports):
+        run_playbook, emulator, nginx_instance, free_ports, lb_namespace):
+    net = lb_namespace
     (port,) = free_ports(1)
     imds = emulator(scenario(inbound("50.0.0.1", PRIVATE_V4, 80, port)))
     run_role(run_playbook, nginx_instance, imds, **static_site_vars(nginx_instance, port)).assert_ok()
@@ -249,51 +204,44 @@ def test_config_that_nginx_rejects_never_replaces_the_running_one(
     assert not result.task_results("Reload nginx")
     assert nginx_instance.conf_path.read_bytes() == installed
     assert (nginx_instance.master_pid(), nginx_instance.worker_pids()) == (master, workers)
-    assert answer(PRIVATE_V4, port) == (200, nginx_instance.index_text)
+    assert answer(net, PRIVATE_V4, port) == (200, nginx_instance.index_text)
 
 
-@pytest.fixture
-def network_namespace():
-    """A network namespace of the test's own, so loopback changes never touch this machine's interfaces."""
-    name = "nft-" + uuid.uuid4().hex[:10]
-    created = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, check=False)
-    if created.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
-    yield name
-    subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+# ip prints this IPv4-compatible IPv6 address as "::50.0.0.7"; the facts hold it as "::3200:7".
+EMBEDDED_V4_FRONTEND = "::50.0.0.7"
 
 
 def test_floating_ip_listens_on_frontends_and_puts_them_on_loopback(
-        run_playbook, emulator, nginx_instance, free_ports, udp_echo, network_namespace):
+        run_playbook, emulator, nginx_instance, free_ports, udp_echo, lb_namespace):
+    net = lb_namespace
     web_port, dns_port = free_ports(2)
     udp_backend = udp_echo()
-    # Frontend IPs on loopback addresses: with Floating IP nginx binds them, not the private IPs.
-    imds = emulator(scenario(inbound("127.0.0.31", "10.1.0.4", web_port, 80),
-                             inbound("::1", "ace:cab:deca:deed::1", web_port, 80),
-                             inbound("127.0.0.32", "10.1.0.4", dns_port, 53, "udp")))
-    in_namespace = ["ip", "netns", "exec", network_namespace, "ip"]
-    role_vars = dict(
-        nginx_frontends_floating_ip=True,
-        nginx_frontends_loopback_list_command=in_namespace + ["-o", "addr", "show", "dev", "lo"],
-        nginx_frontends_loopback_add_command=in_namespace + ["addr", "add", "{address}/{prefix_length}", "dev", "lo"],
-        nginx_frontends_sites={str(web_port): {"root": str(nginx_instance.web_root)},
-                               f"{dns_port}/udp": {"upstream": [f"127.0.0.1:{udp_backend}"]}},
-    )
+    # With Floating IP nginx binds the frontend IPs, which the role adds to lo of the namespace.
+    imds = emulator(scenario(inbound("50.0.0.31", "10.1.0.4", web_port, 80),
+                             inbound("2603:10e1:100:2::1:1", "ace:cab:deca:deed::1", web_port, 80),
+                             inbound(EMBEDDED_V4_FRONTEND, "ace:cab:deca:deed::1", web_port, 80),
+                             inbound("50.0.0.32", "10.1.0.4", dns_port, 53, "udp")))
+    role_vars = floating_ip_vars(
+        net, nginx_frontends_sites={str(web_port): {"root": str(nginx_instance.web_root)},
+                                    f"{dns_port}/udp": {"upstream": [f"127.0.0.1:{udp_backend}"]}})
 
     first = run_role(run_playbook, nginx_instance, imds, **role_vars).assert_ok()
     added = first.task("Add the Floating IP frontend addresses to the loopback interface")["results"]
-    assert sorted(item["item"] for item in added if item.get("changed")) == ["127.0.0.31", "127.0.0.32", "::1"]
-    listed = subprocess.run(in_namespace + ["-o", "addr", "show", "dev", "lo"], capture_output=True, text=True,
-                            check=True).stdout
-    for address in ("127.0.0.31/32", "127.0.0.32/32", "::1/128"):
-        assert f" {address} " in listed, listed
+    assert sorted(item["item"] for item in added if item.get("changed")) == [
+        "2603:10e1:100:2::1:1", "50.0.0.31", "50.0.0.32", "::3200:7"]
+    on_lo = net.loopback_addresses()
+    for address in ("50.0.0.31", "50.0.0.32", "2603:10e1:100:2::1:1", EMBEDDED_V4_FRONTEND):
+        assert ipaddress.ip_address(address) in on_lo, on_lo
+    assert EMBEDDED_V4_FRONTEND in net.ip("-o", "addr", "show", "dev", "lo")
     assert nginx_instance.check_config()[0] == 0, nginx_instance.check_config()[1]
 
-    assert answer("127.0.0.31", web_port) == (200, nginx_instance.index_text)
-    assert answer("::1", web_port) == (200, nginx_instance.index_text)
-    assert answer("127.0.0.31", web_port, "/healthz") == HEALTH
-    assert udp_exchange("127.0.0.32", dns_port, b"query") == b"echo:query"
+    assert answer(net, "50.0.0.31", web_port) == (200, nginx_instance.index_text)
+    assert answer(net, "2603:10e1:100:2::1:1", web_port) == (200, nginx_instance.index_text)
+    assert answer(net, EMBEDDED_V4_FRONTEND, web_port) == (200, nginx_instance.index_text)
+    assert answer(net, "50.0.0.31", web_port, "/healthz") == HEALTH
+    assert net.udp_exchange("50.0.0.32", dns_port, b"query") == b"echo:query"
 
+    # The second run finds every address, however ip prints it, and adds none.
     second = run_role(run_playbook, nginx_instance, imds, **role_vars).assert_ok()
     assert changed_count(second) == 0, second.describe()
 

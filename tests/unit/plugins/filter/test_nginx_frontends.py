@@ -20,6 +20,7 @@ from ansible_collections.imds.azure.plugins.filter.nginx_frontends import (
     FilterModule,
     nginx_argument,
     nginx_listeners,
+    nginx_missing_addresses,
 )
 from ansible_collections.imds.azure.plugins.module_utils._facts_shape import unavailable_facts
 from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import (
@@ -61,7 +62,8 @@ def only_server(servers):
 
 
 def test_filters_are_registered_under_their_names():
-    assert FilterModule().filters() == {'nginx_listeners': nginx_listeners, 'nginx_argument': nginx_argument}
+    assert FilterModule().filters() == {'nginx_listeners': nginx_listeners, 'nginx_argument': nginx_argument,
+                                        'nginx_missing_addresses': nginx_missing_addresses}
 
 
 def test_documented_sample_listens_on_the_private_ips_and_backend_port():
@@ -159,12 +161,12 @@ def test_udp_rule_without_a_site_is_skipped_with_a_warning():
 def test_stream_ports_turn_tcp_rules_into_plain_tcp_servers():
     facts = facts_for(rule('50.0.0.1', '10.1.0.4', 5432), rule('50.0.0.1', '10.1.0.4', 80, 8080))
     plan = nginx_listeners(facts, stream_ports=[5432], sites={5432: {'upstream': ['db.internal:5432'],
-                                                                     'directives': ['proxy_timeout 10m']}})
+                                                                     'directives': ['proxy_timeout 3m']}})
 
     stream = only_server(plan['stream_servers'])
     assert (stream['protocol'], stream['port'], stream['listens']) == ('tcp', 5432, ['10.1.0.4:5432'])
     assert stream['upstream'] == 'azure_lb_tcp_5432'
-    assert stream['directives'] == ['proxy_timeout 10m']
+    assert stream['directives'] == ['proxy_timeout 3m']
     assert [server['port'] for server in plan['http_servers']] == [8080]
 
 
@@ -264,8 +266,9 @@ def test_directives_are_normalised(directive, rendered):
 
 def test_health_port_gets_its_own_server_on_the_host_private_ips():
     plan = nginx_listeners(DOCUMENTED, health_port=8081, health_path='/probe')
-    assert plan['health'] == {'path': '/probe', 'port': 8081,
-                              'listens': ['10.1.0.4:8081', '[ace:cab:deca:deed::1]:8081']}
+    health = plan['health']
+    assert (health['path'], health['port'], health['drain']) == ('/probe', 8081, False)
+    assert health['listens'] == ['10.1.0.4:8081', '[ace:cab:deca:deed::1]:8081']
 
 
 def test_health_port_equal_to_an_http_port_shares_its_server():
@@ -457,12 +460,12 @@ def test_nginx_argument_refuses_an_unknown_kind():
         nginx_argument('/x', 'file')
 
 
-# Only addresses a load balancer rule can carry (the normaliser refuses the others): IPv4 unicast outside
-# 0/8 and 127/8 less the platform and link-local ones, IPv6 global unicast and unique local.
-ipv4_text = (st.integers(0x01000000, 0x7EFFFFFF) | st.integers(0x80000000, 0xDFFFFFFF)).map(
-    ipaddress.IPv4Address).filter(lambda address: implausible_address_reason(address) is None).map(str)
-ipv6_text = (st.integers(0x2000 << 112, (0x4000 << 112) - 1) | st.integers(0xfc00 << 112, (0xfe00 << 112) - 1)).map(
-    ipaddress.IPv6Address).flatmap(
+# Addresses a load balancer rule can have (global unicast), as the role only binds those.
+ipv4_text = (st.integers(int(ipaddress.IPv4Address('1.0.0.0')), int(ipaddress.IPv4Address('126.255.255.255')))
+             | st.integers(int(ipaddress.IPv4Address('128.0.0.0')), int(ipaddress.IPv4Address('223.255.255.255')))
+             ).map(ipaddress.IPv4Address).filter(lambda address: implausible_address_reason(address) is None).map(str)
+ipv6_text = st.integers(0x2000 << 112, (0x4000 << 112) - 1).map(ipaddress.IPv6Address).filter(
+    lambda address: implausible_address_reason(address) is None).flatmap(
     lambda address: st.sampled_from([address.compressed, address.exploded, address.exploded.upper()]))
 written_addresses = ipv4_text | ipv6_text
 written_ports = st.integers(1, 65535).flatmap(lambda port: st.sampled_from([port, str(port)]))
@@ -506,3 +509,240 @@ def test_any_rule_set_gives_one_safe_listener_per_rule(rules, floating, listen_a
     expected_ports = set(entry['frontend_port' if floating else 'backend_port'] for entry in facts['inbound_rules']
                          if entry['protocol'] == 'tcp' and not entry['all_ports'])
     assert set(http) == expected_ports
+
+
+# --------------------------------------------------------------------------- live traffic: TLS, safety, operations
+
+CERTIFICATE = '-----BEGIN CERTIFICATE-----\nMIIBleaf\n-----END CERTIFICATE-----\n'
+CHAIN = '-----BEGIN CERTIFICATE-----\nMIIBintermediate\n-----END CERTIFICATE-----\n'
+KEY = '-----BEGIN PRIVATE KEY-----\nMIGHsecretkeymaterial\n-----END PRIVATE KEY-----\n'
+TLS_FACTS = facts_for(rule('50.0.0.1', '10.1.0.4', 443, 8443), rule('50.0.0.1', '10.1.0.4', 80, 8080),
+                      rule('50.0.0.1', '10.1.0.4', 444, 9443))
+
+
+def by_port(plan):
+    return dict((server['port'], server) for server in plan['http_servers'])
+
+
+def test_tls_from_content_lands_in_files_named_after_a_digest_and_never_in_the_plan():
+    plan = nginx_listeners(TLS_FACTS, tls_dir='/etc/nginx/tls/', sites={
+        8443: {'upstream': ['127.0.0.1:3000'], 'server_names': ['shop.example.com'],
+               'tls': {'certificate_content': CERTIFICATE, 'chain_content': CHAIN, 'key_content': KEY,
+                       'http2': True, 'hsts': True}},
+        '9443': {'root': '/srv/www', 'tls': {'certificate': '/etc/ssl/shop.crt', 'key': '/etc/ssl/private/shop.key',
+                                             'protocols': ['TLSv1.3']}},
+        8080: {'redirect_to_https': True}})
+
+    servers = by_port(plan)
+    tls = servers[8443]['tls']
+    assert re.match(r'^/etc/nginx/tls/8443-[0-9a-f]{16}\.crt$', tls['certificate'])
+    assert re.match(r'^/etc/nginx/tls/8443-[0-9a-f]{16}\.key$', tls['key'])
+    assert (tls['protocols'], tls['http2'], tls['hsts_max_age']) == ('TLSv1.2 TLSv1.3', True, 31536000)
+    assert servers[8443]['listen_parameters'] == 'ssl http2 so_keepalive=120s:30s:3'
+    assert servers[8443]['server_names'] == ['50.0.0.1', 'shop.example.com']
+    assert servers[9443]['tls'] == {'certificate': '/etc/ssl/shop.crt', 'key': '/etc/ssl/private/shop.key',
+                                    'protocols': 'TLSv1.3', 'http2': False, 'hsts_max_age': None}
+    assert (servers[8080]['serves'], servers[8080]['redirect_port'], servers[8080]['tls']) == ('redirect', 443, None)
+    installs = sorted([{'dest': tls['certificate'], 'mode': '0644', 'site_key': 8443,
+                        'parts': ['certificate_content', 'chain_content'], 'paths': []},
+                       {'dest': tls['key'], 'mode': '0600', 'site_key': 8443, 'parts': ['key_content'], 'paths': []}],
+                      key=lambda install: install['dest'])
+    assert plan['tls_files'] == {
+        'installs': installs,
+        'checks': [{'path': '/etc/ssl/private/shop.key', 'setting': "sites['9443'].tls.key"},
+                   {'path': '/etc/ssl/shop.crt', 'setting': "sites['9443'].tls.certificate"}]}
+    assert 'secretkeymaterial' not in repr(plan) and 'MIIBleaf' not in repr(plan)
+
+
+def test_a_new_certificate_gets_a_new_file_so_the_one_in_use_is_never_overwritten():
+    def certificate_path(certificate):
+        sites = {8443: {'tls': {'certificate_content': certificate, 'key_content': KEY}}}
+        return by_port(nginx_listeners(TLS_FACTS, sites=sites))[8443]['tls']['certificate']
+    assert certificate_path(CERTIFICATE) != certificate_path(CHAIN)
+    assert certificate_path(CERTIFICATE) == certificate_path(CERTIFICATE)
+
+
+def test_a_chain_on_the_host_is_joined_into_a_file_the_role_writes():
+    plan = nginx_listeners(TLS_FACTS, sites={8443: {'tls': {
+        'certificate': '/etc/ssl/shop.crt', 'chain': '/etc/ssl/chain.crt', 'key': '/etc/ssl/shop.key'}}})
+    tls = by_port(plan)[8443]['tls']
+    assert re.match(r'^/etc/nginx/tls/8443-[0-9a-f]{16}\.fullchain\.crt$', tls['certificate'])
+    (install,) = plan['tls_files']['installs']
+    assert (install['dest'], install['paths'], install['parts']) == (
+        tls['certificate'], ['/etc/ssl/shop.crt', '/etc/ssl/chain.crt'], [])
+    assert [check['path'] for check in plan['tls_files']['checks']] == [
+        '/etc/ssl/chain.crt', '/etc/ssl/shop.crt', '/etc/ssl/shop.key']
+
+
+def test_default_site_tls_serves_every_port_without_a_site_from_one_certificate():
+    plan = nginx_listeners(TLS_FACTS, default_site={'root': '/srv', 'tls': {'certificate_content': CERTIFICATE,
+                                                                            'key_content': KEY}})
+    certificates = set(server['tls']['certificate'] for server in plan['http_servers'])
+    assert len(certificates) == 1 and '/default-' in certificates.pop()
+    assert [entry['site_key'] for entry in plan['tls_files']['installs']] == [None, None]
+
+
+BAD_TLS = [
+    ('no key', {'certificate': '/c.crt'}, 'key or key_content is required'),
+    ('path and content', {'certificate': '/c.crt', 'certificate_content': CERTIFICATE, 'key': '/k'}, 'either certificate'),
+    ('key content not PEM', {'certificate': '/c.crt', 'key_content': 'MIGHsecretkeymaterial'}, 'the value is not shown'),
+    ('relative certificate', {'certificate': 'c.crt', 'key': '/k'}, r'tls\.certificate'),
+    ('chain path with content', {'certificate_content': CERTIFICATE, 'chain': '/chain', 'key': '/k'}, 'chain'),
+    ('old protocol', {'certificate': '/c', 'key': '/k', 'protocols': ['TLSv1']}, r'protocols\[0\]'),
+    ('no protocol', {'certificate': '/c', 'key': '/k', 'protocols': []}, 'at least one'),
+    ('http2 not a boolean', {'certificate': '/c', 'key': '/k', 'http2': 'fast'}, r'tls\.http2'),
+    ('unknown key', {'certificate': '/c', 'key': '/k', 'ciphers': 'ALL'}, 'unknown key'),
+]
+
+
+@pytest.mark.parametrize('tls, message', [(case[1], case[2]) for case in BAD_TLS], ids=[case[0] for case in BAD_TLS])
+def test_unusable_tls_settings_fail_naming_them(tls, message):
+    with pytest.raises(AnsibleFilterError, match=message) as caught:
+        nginx_listeners(TLS_FACTS, sites={8443: {'tls': tls}})
+    assert 'MIGHsecretkeymaterial' not in str(caught.value)
+
+
+@pytest.mark.parametrize('site, message', [
+    ({'redirect_to_https': True, 'upstream': ['127.0.0.1:1']}, 'drop upstream and root'),
+    ({'redirect_to_https': True, 'tls': {'certificate': '/c', 'key': '/k'}}, 'plain HTTP ports'),
+    ({'redirect_to_https': 0}, 'redirect_to_https'),
+])
+def test_redirects_that_make_no_sense_are_refused(site, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        nginx_listeners(TLS_FACTS, sites={8080: site})
+
+
+def test_redirect_to_another_https_port_keeps_it():
+    assert by_port(nginx_listeners(TLS_FACTS, sites={8080: {'redirect_to_https': 8443}}))[8080]['redirect_port'] == 8443
+
+
+def test_tls_is_refused_on_stream_ports():
+    with pytest.raises(AnsibleFilterError, match='tls only works for HTTP'):
+        nginx_listeners(TLS_FACTS, stream_ports=[8443], sites={8443: {'tls': {'certificate': '/c', 'key': '/k'}}})
+
+
+@pytest.mark.parametrize('address', ['169.254.169.254', '168.63.129.16', '0.0.0.0', '::', '127.0.0.1', '::1',
+                                     '169.254.3.4', 'fe80::1', '224.0.0.1', 'ff05::2', '255.255.255.255'])
+def test_with_floating_ip_a_frontend_no_rule_can_have_is_refused(address):
+    facts = facts_for(rule('50.0.0.1', '10.1.0.4', 80), rule(address, '10.1.0.4', 81))
+    with pytest.raises(AnsibleFilterError) as caught:
+        nginx_listeners(facts, floating_ip=True)
+    assert str(caught.value).startswith('azure_loadbalancer.inbound_rules[')
+    assert '].frontend_ip_address: ' in str(caught.value) and 'never binds it' in str(caught.value)
+    # Without Floating IP the frontend is not bound, the private IP is: nothing to refuse here.
+    plan = nginx_listeners(facts)
+    assert [server['listens'] for server in plan['http_servers']] == [['10.1.0.4:80'], ['10.1.0.4:81']]
+
+
+@pytest.mark.parametrize('address', ['127.0.0.5', '169.254.169.254', '0.0.0.0'])
+def test_without_floating_ip_a_private_ip_no_rule_can_have_is_refused(address):
+    facts = facts_for(rule('50.0.0.1', address, 80))
+    with pytest.raises(AnsibleFilterError, match=r'inbound_rules\[0\]\.private_ip_address: .* never binds it'):
+        nginx_listeners(facts)
+
+
+def test_a_rule_of_another_host_with_such_an_address_binds_nothing_and_passes():
+    facts = facts_for(rule('50.0.0.1', '10.1.0.4', 80), rule('169.254.169.254', '10.1.0.5', 81))
+    plan = nginx_listeners(facts, private_ips=['10.1.0.4'], floating_ip=True)
+    assert plan['loopback_addresses'] == ['50.0.0.1']
+
+
+def test_the_health_port_never_binds_such_a_private_ip():
+    with pytest.raises(AnsibleFilterError, match=r'^private_ips\[1\]: 127\.0\.0\.1 is a loopback address'):
+        nginx_listeners(DOCUMENTED, private_ips=['10.1.0.4', '127.0.0.1'], health_port=8081)
+
+
+def test_plans_without_a_load_balanced_listener_say_so_and_what_the_facts_held():
+    plan = nginx_listeners(DOCUMENTED, private_ips=['10.9.9.9'])
+    assert (plan['lb_listeners'], plan['health_served']) == (0, False)
+    assert plan['facts_summary'] == ('the facts hold 2 inbound rule(s), for private IP(s) 10.1.0.4, '
+                                     'ace:cab:deca:deed::1; 0 of them lead to 10.9.9.9 (nginx_frontends_private_ips)')
+    empty = nginx_listeners(facts_for())
+    assert (empty['lb_listeners'], empty['health_served']) == (0, False)
+    assert empty['facts_summary'].startswith('the facts hold 0 inbound rule(s); 0 of them lead to none')
+    served = nginx_listeners(DOCUMENTED)
+    assert (served['lb_listeners'], served['health_served']) == (1, True)
+
+
+def test_a_stream_only_plan_serves_the_health_path_only_on_a_health_port():
+    facts = facts_for(rule('50.0.0.1', '10.1.0.4', 53, 53, 'udp'))
+    sites = {'53/udp': {'upstream': ['10.2.0.8:53']}}
+    assert nginx_listeners(facts, sites=sites)['health_served'] is False
+    assert nginx_listeners(facts, sites=sites, health_port=8081)['health_served'] is True
+
+
+def test_drain_is_carried_to_the_health_plan():
+    assert nginx_listeners(DOCUMENTED, drain=True)['health']['drain'] is True
+    assert nginx_listeners(DOCUMENTED)['health']['drain'] is False
+    with pytest.raises(AnsibleFilterError, match='^drain: '):
+        nginx_listeners(DOCUMENTED, drain='soon')
+
+
+def test_proxy_protocol_goes_on_every_tcp_listener_and_the_health_port_but_not_udp():
+    facts = facts_for(rule('50.0.0.1', '10.1.0.4', 443), rule('50.0.0.1', '10.1.0.4', 53, 53, 'all'))
+    plan = nginx_listeners(facts, proxy_protocol=True, health_port=8081, stream_ports=[53],
+                           sites={'53': {'upstream': ['10.2.0.8:53']}, '53/udp': {'upstream': ['10.2.0.8:53']}})
+    assert only_server(plan['http_servers'])['listen_parameters'] == 'proxy_protocol so_keepalive=120s:30s:3'
+    assert [(server['protocol'], server['proxy_protocol'], server['listen_parameters'])
+            for server in plan['stream_servers']] == [('tcp', True, 'proxy_protocol so_keepalive=120s:30s:3'),
+                                                      ('udp', False, '')]
+    assert plan['health']['listen_parameters'] == 'proxy_protocol so_keepalive=120s:30s:3'
+    assert plan['real_ip_from'] == ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']
+    one_port = nginx_listeners(facts, sites={'443': {'proxy_protocol': True}})
+    assert by_port(one_port)[443]['proxy_protocol'] is True
+    with pytest.raises(AnsibleFilterError, match='TCP listeners only'):
+        nginx_listeners(facts, sites={'53/udp': {'upstream': ['10.2.0.8:53'], 'proxy_protocol': True}})
+
+
+def test_idle_timeout_sets_the_timeouts_and_the_tcp_keepalive():
+    plan = nginx_listeners(DOCUMENTED, lb_idle_timeout=30, keepalive_timeout=600, proxy_timeout=1500)
+    assert plan['timeouts'] == {'lb_idle_timeout': 30, 'keepalive': 600, 'proxy': 1500,
+                                'tcp_keepalive': '120s:30s:3'}
+    default = nginx_listeners(DOCUMENTED)
+    assert default['timeouts'] == {'lb_idle_timeout': 4, 'keepalive': 75, 'proxy': 60, 'tcp_keepalive': '120s:30s:3'}
+    off = nginx_listeners(DOCUMENTED, tcp_keepalive=False)
+    assert off['timeouts']['tcp_keepalive'] is None and only_server(off['http_servers'])['listen_parameters'] == ''
+
+
+@pytest.mark.parametrize('options, message', [
+    (dict(lb_idle_timeout=3), r'lb_idle_timeout: expected minutes from 4 to 100'),
+    (dict(lb_idle_timeout=101), r'lb_idle_timeout: expected minutes from 4 to 100'),
+    (dict(keepalive_timeout=240), r'keepalive_timeout: 240 s is not below the load balancer idle timeout of 4 minutes'),
+    (dict(proxy_timeout=300, lb_idle_timeout=5), r'proxy_timeout: 300 s is not below .* of 5 minutes'),
+    (dict(sites={443: {'directives': ['proxy_read_timeout 5m']}}),
+     r"sites\[443\]\.directives\[0\]: proxy_read_timeout 5m is not below the load balancer idle timeout"),
+    (dict(sites={443: {'server_directives': ['client_body_timeout 1h']}}),
+     r"sites\[443\]\.server_directives\[0\]: client_body_timeout 1h"),
+    (dict(default_site={'directives': ['send_timeout 240']}), r'default_site\.directives\[0\]: send_timeout 240 '),
+])
+def test_timeouts_the_load_balancer_would_outlive_are_refused_with_the_reason(options, message):
+    with pytest.raises(AnsibleFilterError, match=message) as caught:
+        nginx_listeners(DOCUMENTED, **options)
+    if 'is not below' in message:
+        assert 'drops idle flows silently' in str(caught.value)
+
+
+def test_timeouts_below_the_idle_timeout_are_kept():
+    plan = nginx_listeners(DOCUMENTED, sites={443: {'directives': ['proxy_read_timeout 3m'],
+                                                    'server_directives': ['client_max_body_size 20m',
+                                                                          'keepalive_timeout 239s']}})
+    server = only_server(plan['http_servers'])
+    assert (server['directives'], server['server_directives']) == (
+        ['proxy_read_timeout 3m'], ['client_max_body_size 20m', 'keepalive_timeout 239s'])
+
+
+def test_a_thousand_rules_on_one_port_give_one_server_listing_each_frontend_once():
+    rules = [rule('20.60.%d.%d' % (index // 250, index % 250 + 1), '10.1.0.4', 443, 8443) for index in range(1000)]
+    server = only_server(nginx_listeners(facts_for(*(rules + rules[:10])))['http_servers'])
+    assert len(server['frontends']) == 1000 and len(server['server_names']) == 1000
+    assert server['listens'] == ['10.1.0.4:8443']
+
+
+def test_a_site_with_only_port_settings_serves_what_default_site_serves():
+    plan = nginx_listeners(TLS_FACTS, default_site={'root': '/srv/www'}, sites={
+        8443: {'tls': {'certificate': '/c.crt', 'key': '/k.key'}, 'server_names': ['shop.example.com'],
+               'proxy_protocol': True}})
+    server = by_port(plan)[8443]
+    assert (server['root'], server['serves'], server['tls']['certificate']) == ('/srv/www', 'root', '/c.crt')
+    assert server['proxy_protocol'] is True and server['server_names'] == ['50.0.0.1', 'shop.example.com']
+    assert by_port(plan)[8080]['tls'] is None
