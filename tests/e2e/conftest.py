@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Shared fixtures for the end-to-end tests: they build and install the
 # collection as a user would, run the IMDS emulator (tools/imds_emulator.py)
 # on loopback ports, and run ansible-playbook against them.
@@ -12,38 +9,32 @@ __metaclass__ = type
 #   emulator            (factory) emulator("documented" | {...} | path) -> Emulator
 #   emulator_fleet      (factory) emulator_fleet({"vm1": "documented", ...}) -> EmulatorFleet
 #   run_playbook        (function) run_playbook(yaml_text_or_path, ...) -> PlaybookResult
+#   nginx_binary, nginx_instance, lb_namespace, test_ca, ...  from support.nginx
 #
 # Everything listens on and talks to 127.0.0.1 only.
 
 import json
-import signal
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-# Re-exported: helper modules reach these through the conftest module.
-from ansible_env import MANAGED_HOST_PYTHON, TOOLS_BIN, ansible_environment, tool_path  # noqa: F401 pylint: disable=unused-import
+# The support package's own checks report like a test's asserts.
+pytest.register_assert_rewrite("support")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EMULATOR_SCRIPT = REPO_ROOT / "tools" / "imds_emulator.py"
-EMULATOR_READY_TIMEOUT = 20.0
-EMULATOR_STOP_TIMEOUT = 10.0
-CONTROL_TIMEOUT = 10.0
+from support.ansible_env import ansible_environment, tool_path  # noqa: E402 pylint: disable=wrong-import-position
+from support.emulator import start_emulator, start_fleet  # noqa: E402 pylint: disable=wrong-import-position
+from support.paths import REPO_ROOT  # noqa: E402 pylint: disable=wrong-import-position
+
+# The nginx, namespace and test CA fixtures live with their helpers.
+pytest_plugins = ["support.nginx"]
+
 ANSIBLE_TIMEOUT = 600.0
 GALAXY_TIMEOUT = 180.0
 
 DEFAULT_INVENTORY = "[all]\nlocalhost ansible_connection=local\n"
-
-# Control requests go straight to the emulator, whatever proxy the environment names.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 def _run(command, env, cwd, timeout, what):
     """Run a command to completion; a hang becomes a clear test failure."""
@@ -103,147 +94,6 @@ def collection_install(tmp_path_factory):
 # --------------------------------------------------------------------------- emulator
 
 
-class EmulatorEndpoint:
-    """Control client for one emulated VM (GET /__emulator__/requests, PUT /__emulator__/scenario, ...)."""
-
-    def __init__(self, name, endpoint):
-        self.name = name
-        self.endpoint = endpoint
-
-    def __repr__(self):
-        return f"EmulatorEndpoint({self.name!r}, {self.endpoint!r})"
-
-    def _control(self, method, path, document=None):
-        data = None if document is None else json.dumps(document).encode("utf-8")
-        request = urllib.request.Request(self.endpoint + "/__emulator__/" + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with _DIRECT.open(request, timeout=CONTROL_TIMEOUT) as response:
-                return json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")
-            raise AssertionError(f"emulator {self.name}: {method} /__emulator__/{path} answered {exc.code}: {body}") from None
-
-    def requests(self):
-        """IMDS requests the emulator received so far, oldest first (dicts with method, path, query, headers, status, ...)."""
-        return self._control("GET", "requests")["requests"]
-
-    def scenario(self):
-        """The scenario in force, with defaults filled in."""
-        return self._control("GET", "scenario")
-
-    def set_scenario(self, scenario):
-        """Replace the scenario; the emulator validates it and answers 400 (raised here) when it is invalid."""
-        return self._control("PUT", "scenario", scenario)
-
-    def reset(self):
-        """Forget recorded requests and fault progress."""
-        return self._control("POST", "reset", {})
-
-
-class _EmulatorProcess:
-    """One tools/imds_emulator.py process and the endpoints it announced."""
-
-    def __init__(self, arguments, workdir):
-        self.workdir = Path(workdir)
-        self.ready_file = self.workdir / "ready.json"
-        self.log_path = self.workdir / "emulator.log"
-        command = [sys.executable, str(EMULATOR_SCRIPT)] + list(arguments) + ["--ready-file", str(self.ready_file)]
-        with open(self.log_path, "wb") as log:
-            # Own session: stopping it never signals the test process group.
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=str(self.workdir), start_new_session=True)
-        self.endpoints = self._wait_until_ready(command)
-
-    def log(self):
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def _wait_until_ready(self, command):
-        deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.ready_file.exists():
-                # The emulator replaces the file atomically: it is complete once it exists.
-                endpoints = json.loads(self.ready_file.read_text(encoding="utf-8"))["endpoints"]
-                if endpoints:
-                    return endpoints
-            exit_code = self.process.poll()
-            if exit_code is not None:
-                raise AssertionError(f"emulator exited with {exit_code} before it was ready: {' '.join(command)}\n{self.log()}")
-            time.sleep(0.02)
-        self.stop()
-        raise AssertionError(f"emulator not ready within {EMULATOR_READY_TIMEOUT:.0f}s: {' '.join(command)}\n{self.log()}")
-
-    @property
-    def running(self):
-        return self.process.poll() is None
-
-    def stop(self):
-        """Stop the emulator (SIGTERM, then SIGKILL if it lingers); safe to call twice."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=EMULATOR_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=EMULATOR_STOP_TIMEOUT)
-        return self.process.returncode
-
-
-class _ProcessOwner:
-    """Lifecycle of the emulator process behind an Emulator or an EmulatorFleet."""
-
-    _process = None
-
-    @property
-    def running(self):
-        return self._process.running
-
-    def log(self):
-        """What the emulator printed (stdout and stderr)."""
-        return self._process.log()
-
-    def stop(self):
-        return self._process.stop()
-
-
-class Emulator(_ProcessOwner, EmulatorEndpoint):
-    """A single emulated VM: ``.endpoint`` is its base URL, e.g. http://127.0.0.1:40123."""
-
-    def __init__(self, process):
-        super().__init__("default", process.endpoints["default"])
-        self._process = process
-
-
-class EmulatorFleet(_ProcessOwner):
-    """Several emulated VMs served by one process, each on its own port."""
-
-    def __init__(self, process):
-        self._process = process
-        self.endpoints = dict(process.endpoints)
-        self.hosts = {name: EmulatorEndpoint(name, endpoint) for name, endpoint in self.endpoints.items()}
-
-    def __getitem__(self, name):
-        return self.hosts[name]
-
-
-def _scenario_reference(scenario, workdir, name):
-    """Turn a scenario given as a bundled name, a path or a dict into what --scenario accepts."""
-    if isinstance(scenario, dict):
-        path = Path(workdir) / f"{name}.json"
-        path.write_text(json.dumps(scenario, indent=2), encoding="utf-8")
-        return str(path)
-    if isinstance(scenario, Path):
-        return str(scenario.resolve())
-    if isinstance(scenario, str) and scenario:
-        candidate = Path(scenario)
-        return str(candidate.resolve()) if candidate.is_file() else scenario
-    raise TypeError(f"a scenario is a bundled scenario name, a path or a dict, not {scenario!r}")
-
-
 @pytest.fixture
 def emulator(tmp_path_factory):
     """Factory: ``emulator(scenario="documented")`` starts an emulator on 127.0.0.1 and a free port.
@@ -255,15 +105,13 @@ def emulator(tmp_path_factory):
     started = []
 
     def start(scenario="documented"):
-        workdir = tmp_path_factory.mktemp("emulator")
-        reference = _scenario_reference(scenario, workdir, "scenario")
-        process = _EmulatorProcess(["--scenario", reference, "--host", "127.0.0.1", "--port", "0"], workdir)
-        started.append(process)
-        return Emulator(process)
+        emulator = start_emulator(tmp_path_factory.mktemp("emulator"), scenario)
+        started.append(emulator)
+        return emulator
 
     yield start
-    for process in started:
-        process.stop()
+    for emulator in started:
+        emulator.stop()
 
 
 @pytest.fixture
@@ -278,20 +126,13 @@ def emulator_fleet(tmp_path_factory):
     def start(hosts):
         if not hosts:
             raise ValueError("emulator_fleet needs at least one host")
-        workdir = tmp_path_factory.mktemp("emulator-fleet")
-        entries = []
-        for name, scenario in hosts.items():
-            reference = scenario if isinstance(scenario, dict) else _scenario_reference(scenario, workdir, name)
-            entries.append({"name": name, "scenario": reference, "port": 0, "host": "127.0.0.1"})
-        fleet_file = workdir / "fleet.json"
-        fleet_file.write_text(json.dumps({"hosts": entries}, indent=2), encoding="utf-8")
-        process = _EmulatorProcess(["--fleet", str(fleet_file)], workdir)
-        started.append(process)
-        return EmulatorFleet(process)
+        fleet = start_fleet(tmp_path_factory.mktemp("emulator-fleet"), hosts)
+        started.append(fleet)
+        return fleet
 
     yield start
-    for process in started:
-        process.stop()
+    for fleet in started:
+        fleet.stop()
 
 
 # --------------------------------------------------------------------------- ansible-playbook

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The modules under IMDS faults, end to end: each inventory host is its own
 # emulated VM whose IMDS misbehaves in one way. All hosts run in one
 # ansible-playbook run (forks = hosts, strategy free), so the slow cases
@@ -21,9 +18,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from faults_support import (
+from support.faults import (
     INFO_TASK,
-    LOADBALANCER_PATH,
     LOADBALANCER_TASK,
     MODULES_PLAYBOOK,
     POISON_FRONTEND,
@@ -47,6 +43,7 @@ from faults_support import (
     traceback_lines,
     with_faults,
 )
+from support.paths import LOADBALANCER_PATH
 
 # The client's constants (plugins/module_utils/_imds.py); the bounds below are
 # stated in terms of them, as docs/reliability.md does.

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The modules with their defaults, on the real IMDS address, end to end.
 #
 # Each test makes its own network namespace. In the first, 169.254.169.254 is
@@ -30,8 +27,8 @@ import time
 
 import pytest
 
-from faults_support import REPO_ROOT, bundled_scenario, harness, module_seconds, timed_interpreters, traceback_lines
-
+from support.faults import bundled_scenario, harness, module_seconds, timed_interpreters, traceback_lines
+from support.paths import REPO_ROOT
 IMDS_ADDRESS = "169.254.169.254"
 EMULATOR_READY_TIMEOUT = 20.0
 COMMAND_TIMEOUT = 120.0
@@ -61,7 +58,7 @@ PLAYBOOK = """
 INVENTORY = "[all]\nlocalhost ansible_connection=local ansible_python_interpreter=%s\n"
 
 
-class NetworkNamespace(object):
+class NetworkNamespace:
     """A network namespace of this test's own, removed with everything started in it."""
 
     def __init__(self):

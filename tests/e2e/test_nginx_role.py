@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The nginx_frontends role, end to end: the installed collection gathers
 # load balancer facts from the IMDS emulator, writes an nginx configuration,
 # and a real nginx serves it. nginx, its upstreams and the clients live in a
@@ -15,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.register_assert_rewrite("nginx_fixtures")
-
-from nginx_fixtures import (  # noqa: E402
+from support.nginx import (
     HEALTH,
     PRIVATE_V4,
     PRIVATE_V6,
@@ -32,7 +27,6 @@ from nginx_fixtures import (  # noqa: E402
     scenario,
 )
 
-pytest_plugins = ["nginx_fixtures"]
 
 OTHER_VM = "10.1.0.99"
 WARNINGS_TASK = "Show what the listener plan leaves out"

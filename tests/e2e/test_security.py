@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # What the modules send and what they accept, end to end: proxy variables are
 # ignored, nothing but GET with the Metadata header goes out, redirects are
 # not followed, bodies are capped, servers that misbehave on purpose get a
@@ -16,9 +13,7 @@ import urllib.request
 
 import pytest
 
-from faults_support import (
-    INSTANCE_PATH,
-    LOADBALANCER_PATH,
+from support.faults import (
     POISON_FRONTEND,
     PROXY_VARIABLES,
     HostileServer,
@@ -31,6 +26,7 @@ from faults_support import (
     traceback_lines,
     with_faults,
 )
+from support.paths import INSTANCE_PATH, LOADBALANCER_PATH
 
 TIMEOUT = 2.0
 # Seconds on top of a bound for starting the module's Python process, with
