@@ -171,11 +171,21 @@ PY
     done
 }
 
+# The benchmarks import the test support package (tests/support) and the
+# emulator (tools/) as pytest does through pytest.ini's pythonpath: a .pth file
+# puts the same two directories on the path of the environment's Python.
+link_test_support() {
+    local site
+    site="$("${VENV}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    printf '%s\n' "${REPO_ROOT}/tests" "${REPO_ROOT}/tools" >"${site}/imds_azure_test_support.pth"
+}
+
 main() {
     install_debian_packages
     create_venv
     install_python_requirements
     install_pip_bootstrap_for_ansible_test
+    link_test_support
 }
 
 main "$@"

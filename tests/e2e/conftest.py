@@ -36,6 +36,7 @@ GALAXY_TIMEOUT = 180.0
 
 DEFAULT_INVENTORY = "[all]\nlocalhost ansible_connection=local\n"
 
+
 def _run(command, env, cwd, timeout, what):
     """Run a command to completion; a hang becomes a clear test failure."""
     try:

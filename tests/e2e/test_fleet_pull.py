@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from support.ansible_env import ansible_environment
 from support.fleet import EXAMPLES, tool
 from support.nginx import PRIVATE_V4, eventually

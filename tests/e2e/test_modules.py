@@ -8,15 +8,15 @@
 
 
 import json
-from pathlib import Path
 
 import pytest
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "tools" / "scenarios"
+from support.documented import documented_facts
+from support.paths import SCENARIO_DIR
 
 
 def scenario(name):
-    return json.loads((SCENARIOS / (name + ".json")).read_text(encoding="utf-8"))
+    return json.loads((SCENARIO_DIR / (name + ".json")).read_text(encoding="utf-8"))
 
 
 def fleet_inventory(fleet, names, **host_vars):

@@ -10,8 +10,6 @@
 import ipaddress
 from pathlib import Path
 
-import pytest
-
 from support.nginx import (
     HEALTH,
     PRIVATE_V4,

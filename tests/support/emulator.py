@@ -180,8 +180,6 @@ def scenario_reference(scenario, workdir, name):
     raise TypeError(f"a scenario is a bundled scenario name, a path or a dict, not {scenario!r}")
 
 
-
-
 def start_emulator(workdir, scenario="documented", host="127.0.0.1"):
     """One emulated VM on ``host`` and a free port; ``scenario`` as scenario_reference takes it."""
     reference = scenario_reference(scenario, workdir, "scenario")

@@ -21,7 +21,6 @@ from pathlib import Path
 from .paths import SCENARIO_DIR
 
 
-
 # What a trap answers: a well-formed load balancer document with addresses
 # that appear in no scenario, so facts built from it would stand out.
 POISON_FRONTEND = "203.0.113.66"

@@ -486,7 +486,8 @@ class _EchoServer:
         self.socket.close()
 
 
-def _echo_factory(kind, namespace):
+def _echo_servers(kind, namespace):
+    """Fixture body: a factory that starts echo servers of one kind; all stop when the test ends."""
     started = []
 
     def start():
@@ -494,23 +495,19 @@ def _echo_factory(kind, namespace):
         started.append(server)
         return server.port
 
-    return started, start
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
 def udp_echo(lb_namespace):
-    started, start = _echo_factory(socket.SOCK_DGRAM, lb_namespace)
-    yield start
-    for server in started:
-        server.stop()
+    yield from _echo_servers(socket.SOCK_DGRAM, lb_namespace)
 
 
 @pytest.fixture
 def tcp_echo(lb_namespace):
-    started, start = _echo_factory(socket.SOCK_STREAM, lb_namespace)
-    yield start
-    for server in started:
-        server.stop()
+    yield from _echo_servers(socket.SOCK_STREAM, lb_namespace)
 
 
 # --------------------------------------------------------------------------- TLS
