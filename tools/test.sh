@@ -2,7 +2,7 @@
 # Run the whole test suite, stopping at the first stage that fails.
 #
 #   tools/test.sh              every stage, in this order:
-#     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.8+
+#     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.6+
 #     sanity   ansible-test sanity --python 3.11
 #     units    ansible-test units --python 3.11
 #     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint
@@ -24,8 +24,9 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ALL_STAGES=(vermin sanity units lint pytest)
 ANSIBLE_TEST_PYTHON="3.11"
-# Oldest Python the managed-host code must keep working on.
-MANAGED_HOST_MIN_PYTHON="3.8"
+# Oldest Python the managed-host code must keep working on: ansible-core 2.16
+# runs modules on Python 3.6 (RHEL 8's platform-python).
+MANAGED_HOST_MIN_PYTHON="3.6"
 COPY_ROOT=""
 COLLECTION_COPY=""
 
@@ -74,10 +75,62 @@ stage_times() {
 # --- vermin ----------------------------------------------------------------
 
 vermin_check() {
-    # Same flags for the self-check and the real run, so a self-check that
+    # Same checks for the self-check and the real run, so a self-check that
     # passes says something about the real one.
+    local rc=0
     vermin --no-config-file --no-tips --violations --pessimistic --eval-annotations \
-        -t="${MANAGED_HOST_MIN_PYTHON}-" "$@"
+        -t="${MANAGED_HOST_MIN_PYTHON}-" "$@" || rc=$?
+    builtin_member_check "$@" || rc=$?
+    return "${rc}"
+}
+
+# vermin only knows that `x.isascii()` needs Python 3.7 when x is a literal:
+# it does not infer types. Flag every attribute whose name is, in vermin's own
+# rules, a member that builtin types (str, bytes, int, ...) gained after the
+# target, unless some builtin type had a member of that name already.
+builtin_member_check() {
+    python - "${MANAGED_HOST_MIN_PYTHON}" "$@" <<'PY'
+import ast
+import builtins
+import os
+import sys
+
+from vermin import Config
+from vermin.rules import MOD_MEM_REQS
+
+target = tuple(int(part) for part in sys.argv[1].split("."))
+requirements = MOD_MEM_REQS(Config())
+types = [value for value in vars(builtins).values() if isinstance(value, type) and not issubclass(value, BaseException)]
+newer = {}
+for name, (_, py3) in requirements.items():
+    owner, _, member = name.partition(".")
+    if owner in vars(builtins) and "." not in member and py3 and py3 > target:
+        newer.setdefault(member, []).append(name)
+# A member another builtin type had all along (float.is_integer) proves nothing.
+for member in list(newer):
+    for kind in types:
+        known = requirements.get(kind.__name__ + "." + member)
+        if hasattr(kind, member) and (known is None or not known[1] or known[1] <= target):
+            del newer[member]
+            break
+
+paths = []
+for argument in sys.argv[2:]:
+    if os.path.isdir(argument):
+        paths += sorted(os.path.join(root, name) for root, _, names in os.walk(argument) for name in names if name.endswith(".py"))
+    else:
+        paths.append(argument)
+found = 0
+for path in paths:
+    with open(path, encoding="utf-8") as source:
+        tree = ast.parse(source.read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in newer:
+            found += 1
+            needs = ", ".join("%s needs %s" % (name, ".".join(map(str, requirements[name][1]))) for name in newer[node.attr])
+            print("%s:%d: .%s: %s, the target is %s" % (path, node.lineno, node.attr, needs, sys.argv[1]))
+sys.exit(1 if found else 0)
+PY
 }
 
 # Prove that the vermin invocation rejects code newer than the target and
@@ -93,37 +146,61 @@ vermin_self_check() {
 
 vermin_check_canaries() {
     local canaries="$1"
-    cat >"${canaries}/match_statement.py" <<'PY'
-def describe(value):
-    match value:
-        case 0:
-            return "zero"
-    return "other"
+    # Each too_new_*.py uses one feature that Python ${MANAGED_HOST_MIN_PYTHON} (RHEL 8's
+    # platform-python) lacks; vermin must reject every one of them.
+    cat >"${canaries}/too_new_str_isascii.py" <<'PY'
+def ascii_only(text):
+    return text.isascii()
 PY
-    cat >"${canaries}/builtin_generic_annotations.py" <<'PY'
-def count(names: list[str]) -> dict[str, int]:
-    return {name: len(name) for name in names}
+    cat >"${canaries}/too_new_dataclasses.py" <<'PY'
+from dataclasses import dataclass
+@dataclass
+class Frontend:
+    address: str
 PY
-    cat >"${canaries}/str_removeprefix.py" <<'PY'
-print("imds.azure".removeprefix("imds."))
+    cat >"${canaries}/too_new_future_annotations.py" <<'PY'
+from __future__ import annotations
+def port(value: int) -> int:
+    return value
 PY
-    cat >"${canaries}/zoneinfo_module.py" <<'PY'
-import zoneinfo
-print(zoneinfo.available_timezones())
-PY
-    # Assignment expressions arrived in Python 3.8, so this one must pass.
-    cat >"${canaries}/fine_on_target.py" <<'PY'
+    cat >"${canaries}/too_new_assignment_expression.py" <<'PY'
 import json
 def first_key(text):
     if (data := json.loads(text)):
         return sorted(data)[0]
     return None
 PY
+    cat >"${canaries}/too_new_subprocess_capture_output.py" <<'PY'
+import subprocess
+subprocess.run(["true"], capture_output=True, text=True)
+PY
+    cat >"${canaries}/too_new_builtin_generic_annotations.py" <<'PY'
+def count(names: list[str]) -> dict[str, int]:
+    return {name: len(name) for name in names}
+PY
+    cat >"${canaries}/too_new_str_removeprefix.py" <<'PY'
+print("imds.azure".removeprefix("imds."))
+PY
+    cat >"${canaries}/too_new_match_statement.py" <<'PY'
+def describe(value):
+    match value:
+        case 0:
+            return "zero"
+    return "other"
+PY
+    # f-strings and variable annotations arrived in Python 3.6, so this one must pass.
+    cat >"${canaries}/fine_on_target.py" <<'PY'
+import json
+LIMIT: int = 3
+def first_key(text):
+    data = json.loads(text)
+    return f"{sorted(data)[0]}" if data else None
+PY
 
     local canary
-    for canary in match_statement builtin_generic_annotations str_removeprefix zoneinfo_module; do
-        if vermin_check "${canaries}/${canary}.py" >/dev/null 2>&1; then
-            echo "vermin self-check: ${canary}.py needs a Python newer than ${MANAGED_HOST_MIN_PYTHON} but vermin passed it" >&2
+    for canary in "${canaries}"/too_new_*.py; do
+        if vermin_check "${canary}" >/dev/null 2>&1; then
+            echo "vermin self-check: $(basename "${canary}") needs a Python newer than ${MANAGED_HOST_MIN_PYTHON} but vermin passed it" >&2
             return 1
         fi
     done
