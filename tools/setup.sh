@@ -159,10 +159,11 @@ MATRIX_VENVS="${REPO_ROOT}/.cache/matrix"
 # (never pyenv's shims, which may point elsewhere); the same search as
 # tests/e2e/ansible_env.py.
 find_python() {
-    local version="$1" name="python$1" candidate
+    local version="$1" name="python$1" candidate pyenv_pythons
     local pyenv_root="${PYENV_ROOT:-${HOME}/.pyenv}"
-    for candidate in "/usr/bin/${name}" "/usr/local/bin/${name}" \
-            $(ls -d "${pyenv_root}"/versions/"${version}".*/bin/"${name}" 2>/dev/null | sort -rV); do
+    # Newest patch release first.
+    pyenv_pythons="$(printf '%s\n' "${pyenv_root}"/versions/"${version}".*/bin/"${name}" | sort -rV)"
+    for candidate in "/usr/bin/${name}" "/usr/local/bin/${name}" ${pyenv_pythons}; do
         if [[ -x "${candidate}" ]] && [[ "$("${candidate}" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" == "${version}" ]]; then
             printf '%s\n' "${candidate}"
             return 0
@@ -215,12 +216,30 @@ install_matrix_venvs() {
     done
 }
 
+# .cache/pythons/pythonX.Y: links to each managed-host Python found, for tools
+# that look for pythonX.Y on PATH (ansible-test sanity's compile and import
+# tests), where pyenv's shims would refuse to run.
+HOST_PYTHON_VERSIONS=(3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13)
+
+link_host_pythons() {
+    local links="${REPO_ROOT}/.cache/pythons" version interpreter
+    mkdir -p "${links}"
+    for version in "${HOST_PYTHON_VERSIONS[@]}"; do
+        if interpreter="$(find_python "${version}")"; then
+            ln -sfn "${interpreter}" "${links}/python${version}"
+        else
+            rm -f "${links}/python${version}"
+        fi
+    done
+}
+
 main() {
     install_debian_packages
     create_venv
     install_python_requirements
     install_pip_bootstrap_for_ansible_test
     install_matrix_venvs
+    link_host_pythons
 }
 
 main "$@"

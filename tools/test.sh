@@ -3,7 +3,8 @@
 #
 #   tools/test.sh              every stage, in this order:
 #     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.6+
-#     sanity   ansible-test sanity --python 3.11
+#     sanity   ansible-test sanity --python 3.11, then with ansible-core 2.16 and 2.21
+#              on every host Python they support (.cache/matrix, .cache/pythons)
 #     units    ansible-test units --python 3.11
 #     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint
 #     pytest   tests/emulator and tests/e2e
@@ -251,7 +252,29 @@ make_collection_copy() {
 stage_sanity() {
     make_collection_copy || return 1
     (cd "${COLLECTION_COPY}" && ansible-test sanity --python "${ANSIBLE_TEST_PYTHON}" --color no) || return 1
+    sanity_with_matrix_releases || return 1
     remove_collection_copy
+}
+
+# The ansible-test of the oldest and the newest supported ansible-core, each
+# from its version-matrix environment (tools/setup.sh builds them in
+# .cache/matrix). Without --python, the tests that depend on the Python
+# version (compile, import) run on every managed-host Python that release
+# supports and that .cache/pythons links to: with 2.16, Python 3.6 and 3.7.
+SANITY_MATRIX_RELEASES=(2.16 2.21)
+
+sanity_with_matrix_releases() {
+    local release venv
+    for release in "${SANITY_MATRIX_RELEASES[@]}"; do
+        venv="${REPO_ROOT}/.cache/matrix/ansible-core-${release}"
+        if [[ ! -x "${venv}/bin/ansible-test" ]]; then
+            echo "${venv}/bin/ansible-test is missing: tools/setup.sh builds it from tests/matrix/requirements-${release}.txt" >&2
+            return 1
+        fi
+        say "[sanity] ansible-test of $("${venv}/bin/ansible-test" --version)"
+        (cd "${COLLECTION_COPY}" \
+            && PATH="${venv}/bin:${REPO_ROOT}/.cache/pythons:${PATH}" ansible-test sanity --color no) || return 1
+    done
 }
 
 stage_units() {

@@ -68,10 +68,9 @@ SMOKE_PLAYBOOK = """
 def smoke_scenario(port):
     rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": PRIVATE_IP, "protocol": "tcp",
             "frontendPort": 80, "backendPort": port}
+    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": PRIVATE_IP}
     return {"description": "version matrix smoke test: one rule to a loopback address",
-            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [{"frontendIpAddress": "51.0.0.1",
-                                                                      "privateIpAddress": PRIVATE_IP}],
-                                              "inboundRules": [rule], "outboundRules": []}}}
+            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [public], "inboundRules": [rule], "outboundRules": []}}}
 
 
 def nginx_check(binary, conf_path):
