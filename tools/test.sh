@@ -6,7 +6,8 @@
 #     sanity   ansible-test sanity --python 3.11, then with ansible-core 2.16 and 2.21
 #              on every host Python they support (.cache/matrix, .cache/pythons)
 #     units    ansible-test units --python 3.11
-#     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint
+#     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint,
+#              antsibull-docs lint-collection-docs
 #     pytest   tests/emulator and tests/e2e
 #   tools/test.sh units pytest only the stages named
 #
@@ -301,10 +302,22 @@ stage_lint() {
     mkdir -p "${collections}/ansible_collections/imds"
     ln -s "${REPO_ROOT}" "${collections}/ansible_collections/imds/azure" || return 1
     ANSIBLE_COLLECTIONS_PATH="${collections}" ansible-lint --offline --nocolor || rc=$?
+    collection_docs_lint "${collections}" || rc=$?
     rm -rf "${collections}"
     # Changelog fragments: valid sections and text, so that a release can be cut from them.
     antsibull-changelog lint || rc=$?
     return "${rc}"
+}
+
+# The plugin and role documentation as the Ansible documentation site would
+# build it. Only this collection and ansible.builtin are visible (no scan of
+# the collections inside the ansible package: that takes minutes), so
+# references to other collections are not checked.
+collection_docs_lint() {
+    local collections="$1"
+    (cd "${collections}/ansible_collections/imds/azure" \
+        && ANSIBLE_COLLECTIONS_PATH="${collections}" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+           antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs .)
 }
 
 # --- pytest ------------------------------------------------------------------
