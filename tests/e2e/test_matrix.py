@@ -65,10 +65,11 @@ SMOKE_PLAYBOOK = """
 """
 
 
-def smoke_scenario(port):
-    rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": PRIVATE_IP, "protocol": "tcp",
+def smoke_scenario(port, private_ip=PRIVATE_IP):
+    """A VM with one inbound rule whose private IP is on loopback, so that nginx -t can bind it."""
+    rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": private_ip, "protocol": "tcp",
             "frontendPort": 80, "backendPort": port}
-    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": PRIVATE_IP}
+    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": private_ip}
     return {"description": "version matrix smoke test: one rule to a loopback address",
             "loadbalancer": {"loadbalancer": {"publicIpAddresses": [public], "inboundRules": [rule], "outboundRules": []}}}
 
