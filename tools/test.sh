@@ -3,8 +3,10 @@
 #
 #   tools/test.sh              every stage, in this order:
 #     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.6+
-#     sanity   ansible-test sanity --python 3.11, then with ansible-core 2.16 and 2.21
-#              on every host Python they support (.cache/matrix, .cache/pythons)
+#     sanity   ansible-test sanity --python 3.11
+#     sanity-matrix  ansible-test sanity of ansible-core 2.16 and 2.21 on every host
+#              Python they support (.cache/matrix, .cache/pythons); it runs in the
+#              background while the stages before pytest run
 #     units    ansible-test units --python 3.11
 #     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint,
 #              antsibull-docs lint-collection-docs
@@ -18,13 +20,14 @@
 # is ignored). The copy is removed afterwards unless a stage failed, so the
 # reports in its tests/output/ can be read.
 #
-# Extra pytest options can be given in PYTEST_ADDOPTS. The last line printed
+# Extra pytest options can be given in PYTEST_ADDOPTS, the number of pytest
+# workers in PYTEST_WORKERS (default 2). The last line printed
 # is pytest's summary; the exit status is non-zero when any stage failed,
 # including a pytest run that collected no tests.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ALL_STAGES=(vermin sanity units lint pytest)
+ALL_STAGES=(vermin sanity sanity-matrix units lint pytest)
 ANSIBLE_TEST_PYTHON="3.11"
 # Oldest Python the managed-host code must keep working on: ansible-core 2.16
 # runs modules on Python 3.6 (RHEL 8's platform-python).
@@ -51,7 +54,25 @@ remove_collection_copy() {
         COPY_ROOT=""
     fi
 }
-trap remove_collection_copy EXIT
+
+# kill_tree PID: stop a process and everything it started, children first.
+kill_tree() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        kill_tree "${child}"
+    done
+    kill "$1" 2>/dev/null || true
+}
+
+on_exit() {
+    remove_collection_copy
+    # A stage failed while sanity-matrix still ran in the background.
+    if [[ -n "${SANITY_MATRIX_PID:-}" ]]; then
+        kill_tree "${SANITY_MATRIX_PID}"
+        rm -f "${SANITY_MATRIX_LOG}"
+    fi
+}
+trap on_exit EXIT
 
 # run_stage NAME FUNCTION: time one stage and stop everything when it fails.
 # (Bash ignores `set -e` inside a function called as `f || ...`, so stage
@@ -231,7 +252,13 @@ make_collection_copy() {
     remove_collection_copy
     COPY_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/imds-azure-test.XXXXXX")" || return 1
     COLLECTION_COPY="${COPY_ROOT}/ansible_collections/imds/azure"
-    mkdir -p "${COLLECTION_COPY}" || return 1
+    copy_collection_files "${COLLECTION_COPY}"
+}
+
+# copy_collection_files DEST: the files to test, into DEST.
+copy_collection_files() {
+    local destination="$1"
+    mkdir -p "${destination}" || return 1
     if git -C "${REPO_ROOT}" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         # Tracked files plus new files that are not ignored; a tracked file
         # deleted in the work tree is left out, and so is .ansible/, the
@@ -242,40 +269,67 @@ make_collection_copy() {
                    [[ -e "${path}" || -L "${path}" ]] && printf '%s\0' "${path}"
                done) \
             | tar -C "${REPO_ROOT}" --null --files-from=- -cf - \
-            | tar -C "${COLLECTION_COPY}" -xf -
+            | tar -C "${destination}" -xf -
     else
         tar -C "${REPO_ROOT}" --exclude=./.venv --exclude=./.cache --exclude=./.git --exclude=./.ansible \
             --exclude=./tests/output --exclude='__pycache__' -cf - . \
-            | tar -C "${COLLECTION_COPY}" -xf -
+            | tar -C "${destination}" -xf -
     fi
 }
 
 stage_sanity() {
     make_collection_copy || return 1
     (cd "${COLLECTION_COPY}" && ansible-test sanity --python "${ANSIBLE_TEST_PYTHON}" --color no) || return 1
-    sanity_with_matrix_releases || return 1
     remove_collection_copy
 }
 
-# The ansible-test of the oldest and the newest supported ansible-core, each
-# from its version-matrix environment (tools/setup.sh builds them in
-# .cache/matrix). Without --python, the tests that depend on the Python
-# version (compile, import) run on every managed-host Python that release
-# supports and that .cache/pythons links to: with 2.16, Python 3.6 and 3.7.
+# sanity-matrix: the ansible-test of the oldest and the newest supported
+# ansible-core, each from its version-matrix environment (tools/setup.sh
+# builds them in .cache/matrix). Without --python, the tests that depend on
+# the Python version (compile, import) run on every managed-host Python that
+# release supports and that .cache/pythons links to: with 2.16, Python 3.6
+# and 3.7. Much of a first run goes into creating ansible-test's virtual
+# environments, so the stage starts in the background right after setup, on
+# a copy of its own, and the other stages run meanwhile; its output is shown
+# when it is waited for, before pytest.
 SANITY_MATRIX_RELEASES=(2.16 2.21)
+SANITY_MATRIX_PID=""
+SANITY_MATRIX_LOG=""
 
-sanity_with_matrix_releases() {
-    local release venv
+start_sanity_matrix() {
+    SANITY_MATRIX_LOG="$(mktemp "${TMPDIR:-/tmp}/imds-azure-sanity-matrix.XXXXXX")" || return 1
+    sanity_matrix_job >"${SANITY_MATRIX_LOG}" 2>&1 &
+    SANITY_MATRIX_PID=$!
+    say "[sanity-matrix] started in the background (ansible-core ${SANITY_MATRIX_RELEASES[*]})"
+}
+
+sanity_matrix_job() {
+    local root copy release venv
+    root="$(mktemp -d "${TMPDIR:-/tmp}/imds-azure-test.XXXXXX")" || return 1
+    copy="${root}/ansible_collections/imds/azure"
+    copy_collection_files "${copy}" || return 1
     for release in "${SANITY_MATRIX_RELEASES[@]}"; do
         venv="${REPO_ROOT}/.cache/matrix/ansible-core-${release}"
         if [[ ! -x "${venv}/bin/ansible-test" ]]; then
             echo "${venv}/bin/ansible-test is missing: tools/setup.sh builds it from tests/matrix/requirements-${release}.txt" >&2
             return 1
         fi
-        say "[sanity] ansible-test of $("${venv}/bin/ansible-test" --version)"
-        (cd "${COLLECTION_COPY}" \
-            && PATH="${venv}/bin:${REPO_ROOT}/.cache/pythons:${PATH}" ansible-test sanity --color no) || return 1
+        say "[sanity-matrix] $("${venv}/bin/ansible-test" --version)"
+        if ! (cd "${copy}" && PATH="${venv}/bin:${REPO_ROOT}/.cache/pythons:${PATH}" ansible-test sanity --color no); then
+            echo "==> ansible-test ${release} ran in ${copy} (kept for its tests/output/)" >&2
+            return 1
+        fi
     done
+    rm -rf "${root}"
+}
+
+stage_sanity-matrix() {
+    local rc=0
+    wait "${SANITY_MATRIX_PID}" || rc=$?
+    SANITY_MATRIX_PID=""
+    cat "${SANITY_MATRIX_LOG}"
+    rm -f "${SANITY_MATRIX_LOG}"
+    return "${rc}"
 }
 
 stage_units() {
@@ -325,7 +379,9 @@ collection_docs_lint() {
 run_pytest() {
     local rc=0
     say "[pytest] starting; earlier stages: $(stage_times)"
-    python -m pytest tests/emulator tests/e2e || rc=$?
+    # Two workers, each taking whole test files (their module fixtures stay
+    # shared): most tests wait on subprocesses, so this halves the stage.
+    python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile tests/emulator tests/e2e || rc=$?
     if [[ ${rc} -eq 5 ]]; then
         fail "pytest collected no tests"
     fi
@@ -345,8 +401,15 @@ main() {
     run_stage setup setup_environment
 
     for stage in "${stages[@]}"; do
-        [[ "${stage}" == pytest ]] && continue
+        [[ "${stage}" == sanity-matrix ]] && start_sanity_matrix
+    done
+    for stage in "${stages[@]}"; do
+        [[ "${stage}" == pytest || "${stage}" == sanity-matrix ]] && continue
         run_stage "${stage}" "stage_${stage}"
+    done
+    # Joined last: it ran while the stages above did.
+    for stage in "${stages[@]}"; do
+        [[ "${stage}" == sanity-matrix ]] && run_stage sanity-matrix stage_sanity-matrix
     done
     # pytest goes last so that its summary is the last line printed.
     for stage in "${stages[@]}"; do

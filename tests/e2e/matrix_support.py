@@ -11,6 +11,7 @@ __metaclass__ = type
 #
 #   matrix_collection  (session) matrix_collection(controller) -> CollectionInstall
 #   run_playbook_with  (function) run_playbook_with(controller, playbook, ...) -> PlaybookResult
+#   loopback_vm_scenario(port, private_ip): an emulator scenario nginx -t can bind on this machine
 
 import json
 
@@ -81,3 +82,12 @@ def run_playbook_with(matrix_collection, tmp_path_factory):
         return PlaybookResult(command, completed.returncode, completed.stdout, completed.stderr)
 
     return run
+
+
+def loopback_vm_scenario(port, private_ip):
+    """A VM with one inbound rule whose private IP is on loopback, so that nginx -t can bind it."""
+    rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": private_ip, "protocol": "tcp",
+            "frontendPort": 80, "backendPort": port}
+    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": private_ip}
+    return {"description": "version matrix smoke test: one rule to a loopback address",
+            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [public], "inboundRules": [rule], "outboundRules": []}}}

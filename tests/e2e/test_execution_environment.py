@@ -28,8 +28,7 @@ import yaml
 
 from ansible_env import REPO_ROOT, TOOLS_BIN, ansible_environment, matrix_controller, tool_path
 from conftest import GALAXY_TIMEOUT, _run
-from matrix_support import matrix_collection  # noqa: F401 pylint: disable=unused-import
-from test_matrix import smoke_scenario
+from matrix_support import loopback_vm_scenario, matrix_collection  # noqa: F401 pylint: disable=unused-import
 
 pytest_plugins = ["nginx_fixtures"]
 
@@ -151,7 +150,7 @@ def test_example_playbook_through_ansible_runner(release, request, emulator, ngi
         collections_path = request.getfixturevalue("matrix_collection")(controller).path
         tools_bin = controller.bin_dir
     (port,) = free_ports(1)
-    imds = emulator(smoke_scenario(port, PRIVATE_IP))
+    imds = emulator(loopback_vm_scenario(port, PRIVATE_IP))
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
     private_data_dir = tmp_path / "runner"

@@ -11,6 +11,7 @@ __metaclass__ = type
 # and its metadata says where the project lives. A release can be cut from
 # the changelog fragments.
 
+import collections
 import fnmatch
 import json
 import shutil
@@ -64,6 +65,9 @@ def left_out_by_galaxy_yml(path):
     return any(fnmatch.fnmatch(prefix, pattern) for prefix in prefixes for pattern in GALAXY["build_ignore"])
 
 
+BuiltTarball = collections.namedtuple("BuiltTarball", "path members manifest")
+
+
 @pytest.fixture(scope="module")
 def built_from_busy_checkout(tmp_path_factory):
     """Build the tarball from a copy of the checkout with every kind of local file added; return its member names."""
@@ -86,12 +90,12 @@ def built_from_busy_checkout(tmp_path_factory):
     with tarfile.open(tarball) as archive:
         members = {member.name: member for member in archive.getmembers()}
         manifest = json.load(archive.extractfile("MANIFEST.json"))
-    return tarball, members, manifest
+    return BuiltTarball(tarball, members, manifest)
 
 
 def test_tarball_has_exactly_the_tracked_files_galaxy_yml_keeps(built_from_busy_checkout):
-    tarball, members, _ = built_from_busy_checkout
-    assert tarball.name == "imds-azure-%s.tar.gz" % GALAXY["version"]
+    members = built_from_busy_checkout.members
+    assert built_from_busy_checkout.path.name == "imds-azure-%s.tar.gz" % GALAXY["version"]
     files = sorted(name for name, member in members.items() if member.isfile())
     # galaxy.yml itself becomes MANIFEST.json.
     expected = sorted([path for path in git_files() if path != "galaxy.yml" and not left_out_by_galaxy_yml(path)]
@@ -103,7 +107,7 @@ def test_tarball_has_exactly_the_tracked_files_galaxy_yml_keeps(built_from_busy_
 
 
 def test_tarball_has_no_developer_files(built_from_busy_checkout):
-    _, members, _ = built_from_busy_checkout
+    members = built_from_busy_checkout.members
     top_level = sorted({name.split("/")[0] for name in members})
     assert top_level == ["COPYING", "FILES.json", "MANIFEST.json", "README.md", "benchmarks", "changelogs", "docs",
                          "examples", "meta", "plugins", "roles", "tests", "tools"]
@@ -111,8 +115,7 @@ def test_tarball_has_no_developer_files(built_from_busy_checkout):
 
 
 def test_manifest_says_where_the_project_lives(built_from_busy_checkout):
-    _, _, manifest = built_from_busy_checkout
-    info = manifest["collection_info"]
+    info = built_from_busy_checkout.manifest["collection_info"]
     assert (info["namespace"], info["name"], info["version"]) == ("imds", "azure", GALAXY["version"])
     for key in ("repository", "documentation", "issues"):
         assert info[key] and info[key].startswith("https://"), key

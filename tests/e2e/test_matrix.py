@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from ansible_env import matrix_controllers
-from matrix_support import SUPPORTED_WARNING, matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
+from matrix_support import SUPPORTED_WARNING, loopback_vm_scenario, matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
 
 pytest_plugins = ["nginx_fixtures"]
 
@@ -65,15 +65,6 @@ SMOKE_PLAYBOOK = """
 """
 
 
-def smoke_scenario(port, private_ip=PRIVATE_IP):
-    """A VM with one inbound rule whose private IP is on loopback, so that nginx -t can bind it."""
-    rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": private_ip, "protocol": "tcp",
-            "frontendPort": 80, "backendPort": port}
-    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": private_ip}
-    return {"description": "version matrix smoke test: one rule to a loopback address",
-            "loadbalancer": {"loadbalancer": {"publicIpAddresses": [public], "inboundRules": [rule], "outboundRules": []}}}
-
-
 def nginx_check(binary, conf_path):
     done = subprocess.run([binary, "-t", "-c", str(conf_path)], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=60, check=False)
@@ -91,7 +82,7 @@ def test_matrix_covers_every_supported_release():
 @pytest.mark.parametrize("controller", CONTROLLERS, ids=[controller.release for controller in CONTROLLERS])
 def test_smoke_playbook(controller, run_playbook_with, emulator, nginx_binary, free_ports, tmp_path_factory):
     (port,) = free_ports(1)
-    imds = emulator(smoke_scenario(port))
+    imds = emulator(loopback_vm_scenario(port, PRIVATE_IP))
     nginx_dir = tmp_path_factory.mktemp("nginx-" + controller.release)
     conf_path = nginx_dir / "nginx.conf"
     role_vars = {
