@@ -12,8 +12,11 @@ __metaclass__ = type
 #   matrix_collection  (session) matrix_collection(controller) -> CollectionInstall
 #   run_playbook_with  (function) run_playbook_with(controller, playbook, ...) -> PlaybookResult
 #   loopback_vm_scenario(port, private_ip): an emulator scenario nginx -t can bind on this machine
+#   nginx_private_paths(directory): role variables that keep nginx_frontends' files in directory
+#   nginx_check(binary, conf_path): nginx -t on a configuration, (exit code, output)
 
 import json
+import subprocess
 
 import pytest
 
@@ -91,3 +94,21 @@ def loopback_vm_scenario(port, private_ip):
     public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": private_ip}
     return {"description": "version matrix smoke test: one rule to a loopback address",
             "loadbalancer": {"loadbalancer": {"publicIpAddresses": [public], "inboundRules": [rule], "outboundRules": []}}}
+
+
+def nginx_private_paths(directory):
+    """nginx_frontends variables (documented in its argument spec) that keep the role's files in directory."""
+    return {
+        "nginx_frontends_conf_path": str(directory / "nginx.conf"),
+        "nginx_frontends_pid_path": str(directory / "nginx.pid"),
+        "nginx_frontends_error_log": str(directory / "error.log"),
+        "nginx_frontends_access_log": str(directory / "access.log"),
+        "nginx_frontends_http_includes": [],
+    }
+
+
+def nginx_check(binary, conf_path):
+    """``nginx -t`` on a configuration file: (exit code, output)."""
+    done = subprocess.run([binary, "-t", "-c", str(conf_path)], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60, check=False)
+    return done.returncode, done.stdout + done.stderr

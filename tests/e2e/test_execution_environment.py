@@ -28,7 +28,7 @@ import yaml
 
 from ansible_env import REPO_ROOT, TOOLS_BIN, ansible_environment, matrix_controller, tool_path
 from conftest import GALAXY_TIMEOUT, _run
-from matrix_support import loopback_vm_scenario, matrix_collection  # noqa: F401 pylint: disable=unused-import
+from matrix_support import loopback_vm_scenario, matrix_collection, nginx_check, nginx_private_paths  # noqa: F401 pylint: disable=unused-import
 
 pytest_plugins = ["nginx_fixtures"]
 
@@ -154,14 +154,8 @@ def test_example_playbook_through_ansible_runner(release, request, emulator, ngi
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
     private_data_dir = tmp_path / "runner"
-    env = write_private_data_dir(private_data_dir, collections_path, tools_bin, {
-        "imds_endpoint": imds.endpoint,
-        "nginx_frontends_conf_path": str(nginx_dir / "nginx.conf"),
-        "nginx_frontends_pid_path": str(nginx_dir / "nginx.pid"),
-        "nginx_frontends_error_log": str(nginx_dir / "error.log"),
-        "nginx_frontends_access_log": str(nginx_dir / "access.log"),
-        "nginx_frontends_http_includes": [],
-    })
+    env = write_private_data_dir(private_data_dir, collections_path, tools_bin,
+                                 dict(nginx_private_paths(nginx_dir), imds_endpoint=imds.endpoint))
     # Process isolation stays off (ansible-runner's default), as inside an execution environment.
     process_env = {name: value for name, value in env.items() if not name.startswith("ANSIBLE_")}
     done = subprocess.run([tool_path("ansible-runner"), "run", str(private_data_dir), "-p", "playbook.yml",
@@ -193,6 +187,5 @@ def test_example_playbook_through_ansible_runner(release, request, emulator, ngi
     assert cached_facts(artifacts / "fact_cache", "localhost")["azure_loadbalancer"] == from_events
 
     # The role in the example playbook wrote a configuration that nginx accepts.
-    checked = subprocess.run([nginx_binary, "-t", "-c", str(nginx_dir / "nginx.conf")], capture_output=True,
-                             text=True, timeout=60, check=False)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    rc, output = nginx_check(nginx_binary, nginx_dir / "nginx.conf")
+    assert rc == 0, output

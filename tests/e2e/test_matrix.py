@@ -13,12 +13,11 @@ __metaclass__ = type
 # metadata_info, and the nginx_frontends role writing a configuration that
 # nginx -t accepts.
 
-import subprocess
-
 import pytest
 
 from ansible_env import matrix_controllers
-from matrix_support import SUPPORTED_WARNING, loopback_vm_scenario, matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
+from matrix_support import SUPPORTED_WARNING, loopback_vm_scenario, nginx_check, nginx_private_paths
+from matrix_support import matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
 
 pytest_plugins = ["nginx_fixtures"]
 
@@ -65,12 +64,6 @@ SMOKE_PLAYBOOK = """
 """
 
 
-def nginx_check(binary, conf_path):
-    done = subprocess.run([binary, "-t", "-c", str(conf_path)], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=60, check=False)
-    return done.returncode, done.stdout + done.stderr
-
-
 def test_matrix_covers_every_supported_release():
     # meta/runtime.yml says >=2.16.0; the matrix must start there and leave no minor release out.
     releases = [tuple(int(part) for part in controller.release.split(".")) for controller in CONTROLLERS]
@@ -85,15 +78,8 @@ def test_smoke_playbook(controller, run_playbook_with, emulator, nginx_binary, f
     imds = emulator(loopback_vm_scenario(port, PRIVATE_IP))
     nginx_dir = tmp_path_factory.mktemp("nginx-" + controller.release)
     conf_path = nginx_dir / "nginx.conf"
-    role_vars = {
-        "imds_endpoint": imds.endpoint,
-        "nginx_frontends_imds_endpoint": imds.endpoint,
-        "nginx_frontends_conf_path": str(conf_path),
-        "nginx_frontends_pid_path": str(nginx_dir / "nginx.pid"),
-        "nginx_frontends_error_log": str(nginx_dir / "error.log"),
-        "nginx_frontends_access_log": str(nginx_dir / "access.log"),
-        "nginx_frontends_http_includes": [],
-    }
+    role_vars = dict(nginx_private_paths(nginx_dir), imds_endpoint=imds.endpoint,
+                     nginx_frontends_imds_endpoint=imds.endpoint)
     result = run_playbook_with(controller, SMOKE_PLAYBOOK, extra_vars=role_vars).assert_ok()
     assert SUPPORTED_WARNING not in result.stdout + result.stderr, result.stderr
     assert "Traceback" not in result.stdout + result.stderr, result.describe()
