@@ -7,13 +7,14 @@
 #   - .venv: a virtual environment with the pinned tools of
 #     requirements-dev.txt and tests/unit/requirements.txt, reinstalled only
 #     when those files (or the Python version) change.
-#   - .cache/matrix/ansible-core-X.Y: one virtual environment per ansible-core
-#     release of the version matrix, from tests/matrix/requirements-X.Y.txt
-#     with the controller Python that file names; each is rebuilt only when
-#     its file (or its Python) changes.
 #   - ansible-test's pip bootstrap script, replaced by an offline stand-in
-#     (tests/utils/pip_bootstrap.py, see the comment there), for the
-#     ansible-test of .venv and of every matrix environment.
+#     (tests/utils/pip_bootstrap.py, see the comment there).
+#   - with --matrix (tools/test.sh passes it): .cache/matrix/ansible-core-X.Y,
+#     one virtual environment per ansible-core release of the version matrix,
+#     from tests/matrix/requirements-X.Y.txt with the controller Python that
+#     file names, each rebuilt only when its file (or its Python) changes, with
+#     the pip bootstrap for its ansible-test; and .cache/pythons, links to the
+#     managed-host Pythons found.
 #
 # Safe to run again: when everything is in place it finishes in about a second.
 set -euo pipefail
@@ -238,8 +239,10 @@ main() {
     create_venv
     install_python_requirements
     install_pip_bootstrap_for_ansible_test
-    install_matrix_venvs
-    link_host_pythons
+    if [[ "${1:-}" == --matrix ]]; then
+        install_matrix_venvs
+        link_host_pythons
+    fi
 }
 
 main "$@"

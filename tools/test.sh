@@ -311,7 +311,7 @@ sanity_matrix_job() {
     for release in "${SANITY_MATRIX_RELEASES[@]}"; do
         venv="${REPO_ROOT}/.cache/matrix/ansible-core-${release}"
         if [[ ! -x "${venv}/bin/ansible-test" ]]; then
-            echo "${venv}/bin/ansible-test is missing: tools/setup.sh builds it from tests/matrix/requirements-${release}.txt" >&2
+            echo "${venv}/bin/ansible-test is missing: tools/setup.sh --matrix builds it from tests/matrix/requirements-${release}.txt" >&2
             return 1
         fi
         say "[sanity-matrix] $("${venv}/bin/ansible-test" --version)"
@@ -419,7 +419,7 @@ main() {
 }
 
 setup_environment() {
-    bash "${REPO_ROOT}/tools/setup.sh" || return 1
+    bash "${REPO_ROOT}/tools/setup.sh" --matrix || return 1
     # Everything below uses the tools pinned in .venv.
     export VIRTUAL_ENV="${REPO_ROOT}/.venv"
     export PATH="${VIRTUAL_ENV}/bin:${PATH}"

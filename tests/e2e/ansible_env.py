@@ -39,8 +39,8 @@ TARGET_PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 OLD_TARGET_PYTHON_VERSIONS = {"3.6": "2.16", "3.7": "2.16"}
 
 # The version matrix: tests/matrix/requirements-X.Y.txt pins one ansible-core
-# release and names its controller Python; tools/setup.sh builds each into
-# .cache/matrix/ansible-core-X.Y.
+# release and names its controller Python; tools/setup.sh --matrix builds
+# each into .cache/matrix/ansible-core-X.Y.
 MATRIX_REQUIREMENTS = REPO_ROOT / "tests" / "matrix"
 MATRIX_VENVS = REPO_ROOT / ".cache" / "matrix"
 
@@ -57,7 +57,8 @@ class Controller:
     def tool(self, name):
         path = self.bin_dir / name
         if not path.exists():
-            raise RuntimeError(f"{path} is missing: tools/setup.sh builds the ansible-core {self.release} environment")
+            raise RuntimeError(f"{path} is missing: tools/setup.sh --matrix (which tools/test.sh runs) builds the "
+                               f"ansible-core {self.release} environment")
         return str(path)
 
 

@@ -11,7 +11,7 @@ __metaclass__ = type
 #
 #   matrix_collection  (session) matrix_collection(controller) -> CollectionInstall
 #   run_playbook_with  (function) run_playbook_with(controller, playbook, ...) -> PlaybookResult
-#   loopback_vm_scenario(port, private_ip): an emulator scenario nginx -t can bind on this machine
+#   one_rule_vm_scenario(port): an emulator scenario with one TCP rule to backend port ``port``
 #   nginx_private_paths(directory): role variables that keep nginx_frontends' files in directory
 #   nginx_check(binary, conf_path): nginx -t on a configuration, (exit code, output)
 
@@ -26,6 +26,7 @@ from conftest import GALAXY_TIMEOUT, CollectionInstall, PlaybookResult, _invento
 PLAYBOOK_TIMEOUT = 300.0
 # What ansible-galaxy and ansible-playbook print when meta/runtime.yml excludes the running release.
 SUPPORTED_WARNING = "does not support Ansible version"
+VM_PRIVATE_IP = "10.1.0.4"
 
 
 def install_collection(controller, workdir):
@@ -87,18 +88,27 @@ def run_playbook_with(matrix_collection, tmp_path_factory):
     return run
 
 
-def loopback_vm_scenario(port, private_ip):
-    """A VM with one inbound rule whose private IP is on loopback, so that nginx -t can bind it."""
-    rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": private_ip, "protocol": "tcp",
+def one_rule_vm_scenario(port):
+    """A VM behind a Standard Load Balancer with one TCP rule to backend port ``port``.
+
+    Its private IP is not on this machine: with nginx_frontends_listen_all_addresses (see
+    nginx_private_paths) nginx listens on ``*:port``, which nginx -t can bind here.
+    """
+    rule = {"frontendIpAddress": "50.0.0.1", "privateIpAddress": VM_PRIVATE_IP, "protocol": "tcp",
             "frontendPort": 80, "backendPort": port}
-    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": private_ip}
-    return {"description": "version matrix smoke test: one rule to a loopback address",
+    public = {"frontendIpAddress": "51.0.0.1", "privateIpAddress": VM_PRIVATE_IP}
+    return {"description": "one TCP rule, for the version matrix and ansible-runner tests",
             "loadbalancer": {"loadbalancer": {"publicIpAddresses": [public], "inboundRules": [rule], "outboundRules": []}}}
 
 
 def nginx_private_paths(directory):
-    """nginx_frontends variables (documented in its argument spec) that keep the role's files in directory."""
+    """nginx_frontends variables (documented in its argument spec) that keep the role's files in directory.
+
+    nginx listens on every address of this machine, on the rules' backend ports.
+    """
     return {
+        "nginx_frontends_listen_all_addresses": True,
+        "nginx_frontends_tls_dir": str(directory / "tls"),
         "nginx_frontends_conf_path": str(directory / "nginx.conf"),
         "nginx_frontends_pid_path": str(directory / "nginx.pid"),
         "nginx_frontends_error_log": str(directory / "error.log"),

@@ -28,14 +28,14 @@ import yaml
 
 from ansible_env import REPO_ROOT, TOOLS_BIN, ansible_environment, matrix_controller, tool_path
 from conftest import GALAXY_TIMEOUT, _run
-from matrix_support import loopback_vm_scenario, matrix_collection, nginx_check, nginx_private_paths  # noqa: F401 pylint: disable=unused-import
+from matrix_support import VM_PRIVATE_IP, nginx_check, nginx_private_paths, one_rule_vm_scenario
+from matrix_support import matrix_collection  # noqa: F401 pylint: disable=unused-import
 
 pytest_plugins = ["nginx_fixtures"]
 
 EE_DEFINITION = REPO_ROOT / "examples" / "ee" / "execution-environment.yml"
 BUILDER_TIMEOUT = 180.0
 RUNNER_TIMEOUT = 600.0
-PRIVATE_IP = "127.0.0.32"
 FACTS_TASK = "Gather the load balancer facts from IMDS"
 
 
@@ -150,7 +150,7 @@ def test_example_playbook_through_ansible_runner(release, request, emulator, ngi
         collections_path = request.getfixturevalue("matrix_collection")(controller).path
         tools_bin = controller.bin_dir
     (port,) = free_ports(1)
-    imds = emulator(loopback_vm_scenario(port, PRIVATE_IP))
+    imds = emulator(one_rule_vm_scenario(port))
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
     private_data_dir = tmp_path / "runner"
@@ -176,7 +176,7 @@ def test_example_playbook_through_ansible_runner(release, request, emulator, ngi
     assert [event["event_data"]["host"] for event in facts_events] == ["localhost"]
     from_events = facts_events[0]["event_data"]["res"]["ansible_facts"]["azure_loadbalancer"]
     assert from_events["available"] is True
-    assert from_events["private_ips"] == [PRIVATE_IP] and from_events["backend_ports"] == [port]
+    assert from_events["private_ips"] == [VM_PRIVATE_IP] and from_events["backend_ports"] == [port]
     assert from_events["frontend_ips"] == ["50.0.0.1", "51.0.0.1"]
     # Neither the facts module nor the role failed or skipped a host; the play recap says so too.
     assert not [event for event in events if event.get("event") in ("runner_on_failed", "runner_on_unreachable")]

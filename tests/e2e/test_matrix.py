@@ -16,13 +16,12 @@ __metaclass__ = type
 import pytest
 
 from ansible_env import matrix_controllers
-from matrix_support import SUPPORTED_WARNING, loopback_vm_scenario, nginx_check, nginx_private_paths
+from matrix_support import SUPPORTED_WARNING, VM_PRIVATE_IP, nginx_check, nginx_private_paths, one_rule_vm_scenario
 from matrix_support import matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
 
 pytest_plugins = ["nginx_fixtures"]
 
 CONTROLLERS = matrix_controllers()
-PRIVATE_IP = "127.0.0.31"
 
 
 SMOKE_PLAYBOOK = """
@@ -75,7 +74,7 @@ def test_matrix_covers_every_supported_release():
 @pytest.mark.parametrize("controller", CONTROLLERS, ids=[controller.release for controller in CONTROLLERS])
 def test_smoke_playbook(controller, run_playbook_with, emulator, nginx_binary, free_ports, tmp_path_factory):
     (port,) = free_ports(1)
-    imds = emulator(loopback_vm_scenario(port, PRIVATE_IP))
+    imds = emulator(one_rule_vm_scenario(port))
     nginx_dir = tmp_path_factory.mktemp("nginx-" + controller.release)
     conf_path = nginx_dir / "nginx.conf"
     role_vars = dict(nginx_private_paths(nginx_dir), imds_endpoint=imds.endpoint,
@@ -90,13 +89,13 @@ def test_smoke_playbook(controller, run_playbook_with, emulator, nginx_binary, f
     for facts in (report["from_gather_facts"], report["from_task"]):
         assert facts["available"] is True
         assert facts["frontend_ips"] == ["50.0.0.1", "51.0.0.1"]
-        assert facts["private_ips"] == [PRIVATE_IP]
+        assert facts["private_ips"] == [VM_PRIVATE_IP]
         assert facts["backend_ports"] == [port]
     assert report["vm_name"] == imds.scenario()["instance"]["compute"]["name"]
     load_balancer_reads = [entry for entry in imds.requests() if entry["path"] == "/metadata/loadbalancer"]
     assert len(load_balancer_reads) == 2  # gather_facts, then the task; the role uses the facts it finds
 
     config = conf_path.read_text(encoding="utf-8")
-    assert f"listen {PRIVATE_IP}:{port}" in config
+    assert f"listen *:{port}" in config
     rc, output = nginx_check(nginx_binary, conf_path)
     assert rc == 0, output
