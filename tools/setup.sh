@@ -9,6 +9,12 @@
 #     when those files (or the Python version) change.
 #   - ansible-test's pip bootstrap script, replaced by an offline stand-in
 #     (tests/utils/pip_bootstrap.py, see the comment there).
+#   - with --matrix (tools/test.sh passes it): .cache/matrix/ansible-core-X.Y,
+#     one virtual environment per ansible-core release of the version matrix,
+#     from tests/matrix/requirements-X.Y.txt with the controller Python that
+#     file names, each rebuilt only when its file (or its Python) changes, with
+#     the pip bootstrap for its ansible-test; and .cache/pythons, links to the
+#     managed-host Pythons found.
 #
 # Safe to run again: when everything is in place it finishes in about a second.
 set -euo pipefail
@@ -142,12 +148,14 @@ install_python_requirements() {
 }
 
 install_pip_bootstrap_for_ansible_test() {
+    # $1: the Python of the environment whose ansible-test is prepared (default .venv's).
     # ansible-test runs ~/.ansible/test/cache/get_pip_<version>.py to put pip
     # into the virtual environments it creates, and downloads that file when it
     # is absent. Ask ansible-test which pip versions it wants rather than
     # assuming one, then put our offline script at each of those paths.
+    local python="${1:-${VENV}/bin/python}"
     local versions version target source="${REPO_ROOT}/tests/utils/pip_bootstrap.py"
-    versions="$("${VENV}/bin/python" - <<'PY'
+    versions="$("${python}" - <<'PY'
 import types
 
 from ansible_test._internal.python_requirements import get_venv_packages
@@ -180,12 +188,100 @@ link_test_support() {
     printf '%s\n' "${REPO_ROOT}/tests" "${REPO_ROOT}/tools" >"${site}/imds_azure_test_support.pth"
 }
 
+# --- version matrix ----------------------------------------------------------
+# Kept apart from the functions above so that changes to either merge cleanly.
+
+MATRIX_DIR="${REPO_ROOT}/tests/matrix"
+MATRIX_VENVS="${REPO_ROOT}/.cache/matrix"
+
+# find_python X.Y: pythonX.Y from the system directories or pyenv's versions
+# (never pyenv's shims, which may point elsewhere); the same search as
+# tests/support/ansible_env.py.
+find_python() {
+    local version="$1" name="python$1" candidate pyenv_pythons
+    local pyenv_root="${PYENV_ROOT:-${HOME}/.pyenv}"
+    # Newest patch release first.
+    pyenv_pythons="$(printf '%s\n' "${pyenv_root}"/versions/"${version}".*/bin/"${name}" | sort -rV)"
+    for candidate in "/usr/bin/${name}" "/usr/local/bin/${name}" ${pyenv_pythons}; do
+        if [[ -x "${candidate}" ]] && [[ "$("${candidate}" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" == "${version}" ]]; then
+            printf '%s\n' "${candidate}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# build_matrix_venv FILE: the environment of one tests/matrix/requirements-X.Y.txt.
+build_matrix_venv() {
+    local requirements="$1" minor python interpreter venv stamp wanted
+    minor="$(basename "${requirements}" .txt)"
+    minor="${minor#requirements-}"
+    python="$(sed -n 's/^# controller-python: *\([0-9.]*\).*/\1/p' "${requirements}")"
+    [[ -n "${python}" ]] || { log "${requirements}: no '# controller-python: X.Y' line"; return 1; }
+    interpreter="$(find_python "${python}")" || { log "Python ${python} (for ansible-core ${minor}) not found"; return 1; }
+    venv="${MATRIX_VENVS}/ansible-core-${minor}"
+    stamp="${venv}/.requirements.sha256"
+    wanted="$( { "${interpreter}" -VV; cat "${requirements}"; } | sha256sum | cut -d' ' -f1)"
+    if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" && -x "${venv}/bin/ansible-playbook" ]]; then
+        return 0
+    fi
+    log "creating ${venv#"${REPO_ROOT}"/} (ansible-core ${minor}, $("${interpreter}" -V 2>&1))"
+    rm -rf "${venv}"
+    "${interpreter}" -m venv "${venv}" || return 1
+    if ! "${venv}/bin/python" -m pip install --disable-pip-version-check -r "${requirements}" >"${venv}/pip-install.log" 2>&1; then
+        tail -n 40 "${venv}/pip-install.log" >&2
+        log "pip install failed for ${requirements} (full log: ${venv}/pip-install.log)"
+        return 1
+    fi
+    printf '%s\n' "${wanted}" >"${stamp}"
+}
+
+install_matrix_venvs() {
+    local requirements pids=() failed=0 pid
+    mkdir -p "${MATRIX_VENVS}"
+    # In parallel: most of the time goes into downloads and unpacking.
+    for requirements in "${MATRIX_DIR}"/requirements-*.txt; do
+        [[ -f "${requirements}" ]] || continue
+        build_matrix_venv "${requirements}" &
+        pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do
+        wait "${pid}" || failed=1
+    done
+    [[ ${failed} -eq 0 ]] || die "could not build every version-matrix environment (see above)"
+    local venv
+    for venv in "${MATRIX_VENVS}"/ansible-core-*/; do
+        install_pip_bootstrap_for_ansible_test "${venv}bin/python"
+    done
+}
+
+# .cache/pythons/pythonX.Y: links to each managed-host Python found, for tools
+# that look for pythonX.Y on PATH (ansible-test sanity's compile and import
+# tests), where pyenv's shims would refuse to run.
+HOST_PYTHON_VERSIONS=(3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13)
+
+link_host_pythons() {
+    local links="${REPO_ROOT}/.cache/pythons" version interpreter
+    mkdir -p "${links}"
+    for version in "${HOST_PYTHON_VERSIONS[@]}"; do
+        if interpreter="$(find_python "${version}")"; then
+            ln -sfn "${interpreter}" "${links}/python${version}"
+        else
+            rm -f "${links}/python${version}"
+        fi
+    done
+}
+
 main() {
     install_debian_packages
     create_venv
     install_python_requirements
     install_pip_bootstrap_for_ansible_test
     link_test_support
+    if [[ "${1:-}" == --matrix ]]; then
+        install_matrix_venvs
+        link_host_pythons
+    fi
 }
 
 main "$@"

@@ -2,10 +2,14 @@
 # Run the whole test suite, stopping at the first stage that fails.
 #
 #   tools/test.sh              every stage, in this order:
-#     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.8+
+#     vermin   plugins/modules and plugins/module_utils stay importable on Python 3.6+
 #     sanity   ansible-test sanity --python 3.11
+#     sanity-matrix  ansible-test sanity of ansible-core 2.16 and 2.21 on every host
+#              Python they support (.cache/matrix, .cache/pythons); it runs in the
+#              background while the stages before pytest run
 #     units    ansible-test units --python 3.11
-#     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint
+#     lint     ansible-lint (production profile, settings in .ansible-lint), antsibull-changelog lint,
+#              antsibull-docs lint-collection-docs
 #     pytest   tests/emulator and tests/e2e
 #   tools/test.sh units pytest only the stages named
 #
@@ -16,16 +20,18 @@
 # is ignored). The copy is removed afterwards unless a stage failed, so the
 # reports in its tests/output/ can be read.
 #
-# Extra pytest options can be given in PYTEST_ADDOPTS. The last line printed
+# Extra pytest options can be given in PYTEST_ADDOPTS, the number of pytest
+# workers in PYTEST_WORKERS (default 2). The last line printed
 # is pytest's summary; the exit status is non-zero when any stage failed,
 # including a pytest run that collected no tests.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ALL_STAGES=(vermin sanity units lint pytest)
+ALL_STAGES=(vermin sanity sanity-matrix units lint pytest)
 ANSIBLE_TEST_PYTHON="3.11"
-# Oldest Python the managed-host code must keep working on.
-MANAGED_HOST_MIN_PYTHON="3.8"
+# Oldest Python the managed-host code must keep working on: ansible-core 2.16
+# runs modules on Python 3.6 (RHEL 8's platform-python).
+MANAGED_HOST_MIN_PYTHON="3.6"
 COPY_ROOT=""
 COLLECTION_COPY=""
 
@@ -48,7 +54,25 @@ remove_collection_copy() {
         COPY_ROOT=""
     fi
 }
-trap remove_collection_copy EXIT
+
+# kill_tree PID: stop a process and everything it started, children first.
+kill_tree() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        kill_tree "${child}"
+    done
+    kill "$1" 2>/dev/null || true
+}
+
+on_exit() {
+    remove_collection_copy
+    # A stage failed while sanity-matrix still ran in the background.
+    if [[ -n "${SANITY_MATRIX_PID:-}" ]]; then
+        kill_tree "${SANITY_MATRIX_PID}"
+        rm -f "${SANITY_MATRIX_LOG}"
+    fi
+}
+trap on_exit EXIT
 
 # run_stage NAME FUNCTION: time one stage and stop everything when it fails.
 # (Bash ignores `set -e` inside a function called as `f || ...`, so stage
@@ -74,10 +98,62 @@ stage_times() {
 # --- vermin ----------------------------------------------------------------
 
 vermin_check() {
-    # Same flags for the self-check and the real run, so a self-check that
+    # Same checks for the self-check and the real run, so a self-check that
     # passes says something about the real one.
+    local rc=0
     vermin --no-config-file --no-tips --violations --pessimistic --eval-annotations \
-        -t="${MANAGED_HOST_MIN_PYTHON}-" "$@"
+        -t="${MANAGED_HOST_MIN_PYTHON}-" "$@" || rc=$?
+    builtin_member_check "$@" || rc=$?
+    return "${rc}"
+}
+
+# vermin only knows that `x.isascii()` needs Python 3.7 when x is a literal:
+# it does not infer types. Flag every attribute whose name is, in vermin's own
+# rules, a member that builtin types (str, bytes, int, ...) gained after the
+# target, unless some builtin type had a member of that name already.
+builtin_member_check() {
+    python - "${MANAGED_HOST_MIN_PYTHON}" "$@" <<'PY'
+import ast
+import builtins
+import os
+import sys
+
+from vermin import Config
+from vermin.rules import MOD_MEM_REQS
+
+target = tuple(int(part) for part in sys.argv[1].split("."))
+requirements = MOD_MEM_REQS(Config())
+types = [value for value in vars(builtins).values() if isinstance(value, type) and not issubclass(value, BaseException)]
+newer = {}
+for name, (_, py3) in requirements.items():
+    owner, _, member = name.partition(".")
+    if owner in vars(builtins) and "." not in member and py3 and py3 > target:
+        newer.setdefault(member, []).append(name)
+# A member another builtin type had all along (float.is_integer) proves nothing.
+for member in list(newer):
+    for kind in types:
+        known = requirements.get(kind.__name__ + "." + member)
+        if hasattr(kind, member) and (known is None or not known[1] or known[1] <= target):
+            del newer[member]
+            break
+
+paths = []
+for argument in sys.argv[2:]:
+    if os.path.isdir(argument):
+        paths += sorted(os.path.join(root, name) for root, _, names in os.walk(argument) for name in names if name.endswith(".py"))
+    else:
+        paths.append(argument)
+found = 0
+for path in paths:
+    with open(path, encoding="utf-8") as source:
+        tree = ast.parse(source.read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in newer:
+            found += 1
+            needs = ", ".join("%s needs %s" % (name, ".".join(map(str, requirements[name][1]))) for name in newer[node.attr])
+            print("%s:%d: .%s: %s, the target is %s" % (path, node.lineno, node.attr, needs, sys.argv[1]))
+sys.exit(1 if found else 0)
+PY
 }
 
 # Prove that the vermin invocation rejects code newer than the target and
@@ -93,37 +169,61 @@ vermin_self_check() {
 
 vermin_check_canaries() {
     local canaries="$1"
-    cat >"${canaries}/match_statement.py" <<'PY'
-def describe(value):
-    match value:
-        case 0:
-            return "zero"
-    return "other"
+    # Each too_new_*.py uses one feature that Python ${MANAGED_HOST_MIN_PYTHON} (RHEL 8's
+    # platform-python) lacks; vermin must reject every one of them.
+    cat >"${canaries}/too_new_str_isascii.py" <<'PY'
+def ascii_only(text):
+    return text.isascii()
 PY
-    cat >"${canaries}/builtin_generic_annotations.py" <<'PY'
-def count(names: list[str]) -> dict[str, int]:
-    return {name: len(name) for name in names}
+    cat >"${canaries}/too_new_dataclasses.py" <<'PY'
+from dataclasses import dataclass
+@dataclass
+class Frontend:
+    address: str
 PY
-    cat >"${canaries}/str_removeprefix.py" <<'PY'
-print("imds.azure".removeprefix("imds."))
+    cat >"${canaries}/too_new_future_annotations.py" <<'PY'
+from __future__ import annotations
+def port(value: int) -> int:
+    return value
 PY
-    cat >"${canaries}/zoneinfo_module.py" <<'PY'
-import zoneinfo
-print(zoneinfo.available_timezones())
-PY
-    # Assignment expressions arrived in Python 3.8, so this one must pass.
-    cat >"${canaries}/fine_on_target.py" <<'PY'
+    cat >"${canaries}/too_new_assignment_expression.py" <<'PY'
 import json
 def first_key(text):
     if (data := json.loads(text)):
         return sorted(data)[0]
     return None
 PY
+    cat >"${canaries}/too_new_subprocess_capture_output.py" <<'PY'
+import subprocess
+subprocess.run(["true"], capture_output=True, text=True)
+PY
+    cat >"${canaries}/too_new_builtin_generic_annotations.py" <<'PY'
+def count(names: list[str]) -> dict[str, int]:
+    return {name: len(name) for name in names}
+PY
+    cat >"${canaries}/too_new_str_removeprefix.py" <<'PY'
+print("imds.azure".removeprefix("imds."))
+PY
+    cat >"${canaries}/too_new_match_statement.py" <<'PY'
+def describe(value):
+    match value:
+        case 0:
+            return "zero"
+    return "other"
+PY
+    # f-strings and variable annotations arrived in Python 3.6, so this one must pass.
+    cat >"${canaries}/fine_on_target.py" <<'PY'
+import json
+LIMIT: int = 3
+def first_key(text):
+    data = json.loads(text)
+    return f"{sorted(data)[0]}" if data else None
+PY
 
     local canary
-    for canary in match_statement builtin_generic_annotations str_removeprefix zoneinfo_module; do
-        if vermin_check "${canaries}/${canary}.py" >/dev/null 2>&1; then
-            echo "vermin self-check: ${canary}.py needs a Python newer than ${MANAGED_HOST_MIN_PYTHON} but vermin passed it" >&2
+    for canary in "${canaries}"/too_new_*.py; do
+        if vermin_check "${canary}" >/dev/null 2>&1; then
+            echo "vermin self-check: $(basename "${canary}") needs a Python newer than ${MANAGED_HOST_MIN_PYTHON} but vermin passed it" >&2
             return 1
         fi
     done
@@ -152,7 +252,13 @@ make_collection_copy() {
     remove_collection_copy
     COPY_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/imds-azure-test.XXXXXX")" || return 1
     COLLECTION_COPY="${COPY_ROOT}/ansible_collections/imds/azure"
-    mkdir -p "${COLLECTION_COPY}" || return 1
+    copy_collection_files "${COLLECTION_COPY}"
+}
+
+# copy_collection_files DEST: the files to test, into DEST.
+copy_collection_files() {
+    local destination="$1"
+    mkdir -p "${destination}" || return 1
     if git -C "${REPO_ROOT}" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         # Tracked files plus new files that are not ignored; a tracked file
         # deleted in the work tree is left out, and so is .ansible/, the
@@ -163,11 +269,11 @@ make_collection_copy() {
                    [[ -e "${path}" || -L "${path}" ]] && printf '%s\0' "${path}"
                done) \
             | tar -C "${REPO_ROOT}" --null --files-from=- -cf - \
-            | tar -C "${COLLECTION_COPY}" -xf -
+            | tar -C "${destination}" -xf -
     else
         tar -C "${REPO_ROOT}" --exclude=./.venv --exclude=./.cache --exclude=./.git --exclude=./.ansible \
             --exclude=./tests/output --exclude='__pycache__' -cf - . \
-            | tar -C "${COLLECTION_COPY}" -xf -
+            | tar -C "${destination}" -xf -
     fi
 }
 
@@ -175,6 +281,55 @@ stage_sanity() {
     make_collection_copy || return 1
     (cd "${COLLECTION_COPY}" && ansible-test sanity --python "${ANSIBLE_TEST_PYTHON}" --color no) || return 1
     remove_collection_copy
+}
+
+# sanity-matrix: the ansible-test of the oldest and the newest supported
+# ansible-core, each from its version-matrix environment (tools/setup.sh
+# builds them in .cache/matrix). Without --python, the tests that depend on
+# the Python version (compile, import) run on every managed-host Python that
+# release supports and that .cache/pythons links to: with 2.16, Python 3.6
+# and 3.7. Much of a first run goes into creating ansible-test's virtual
+# environments, so the stage starts in the background right after setup, on
+# a copy of its own, and the other stages run meanwhile; its output is shown
+# when it is waited for, before pytest.
+SANITY_MATRIX_RELEASES=(2.16 2.21)
+SANITY_MATRIX_PID=""
+SANITY_MATRIX_LOG=""
+
+start_sanity_matrix() {
+    SANITY_MATRIX_LOG="$(mktemp "${TMPDIR:-/tmp}/imds-azure-sanity-matrix.XXXXXX")" || return 1
+    sanity_matrix_job >"${SANITY_MATRIX_LOG}" 2>&1 &
+    SANITY_MATRIX_PID=$!
+    say "[sanity-matrix] started in the background (ansible-core ${SANITY_MATRIX_RELEASES[*]})"
+}
+
+sanity_matrix_job() {
+    local root copy release venv
+    root="$(mktemp -d "${TMPDIR:-/tmp}/imds-azure-test.XXXXXX")" || return 1
+    copy="${root}/ansible_collections/imds/azure"
+    copy_collection_files "${copy}" || return 1
+    for release in "${SANITY_MATRIX_RELEASES[@]}"; do
+        venv="${REPO_ROOT}/.cache/matrix/ansible-core-${release}"
+        if [[ ! -x "${venv}/bin/ansible-test" ]]; then
+            echo "${venv}/bin/ansible-test is missing: tools/setup.sh --matrix builds it from tests/matrix/requirements-${release}.txt" >&2
+            return 1
+        fi
+        say "[sanity-matrix] $("${venv}/bin/ansible-test" --version)"
+        if ! (cd "${copy}" && PATH="${venv}/bin:${REPO_ROOT}/.cache/pythons:${PATH}" ansible-test sanity --color no); then
+            echo "==> ansible-test ${release} ran in ${copy} (kept for its tests/output/)" >&2
+            return 1
+        fi
+    done
+    rm -rf "${root}"
+}
+
+stage_sanity-matrix() {
+    local rc=0
+    wait "${SANITY_MATRIX_PID}" || rc=$?
+    SANITY_MATRIX_PID=""
+    cat "${SANITY_MATRIX_LOG}"
+    rm -f "${SANITY_MATRIX_LOG}"
+    return "${rc}"
 }
 
 stage_units() {
@@ -201,10 +356,22 @@ stage_lint() {
     mkdir -p "${collections}/ansible_collections/imds"
     ln -s "${REPO_ROOT}" "${collections}/ansible_collections/imds/azure" || return 1
     ANSIBLE_COLLECTIONS_PATH="${collections}" ansible-lint --offline --nocolor || rc=$?
+    collection_docs_lint "${collections}" || rc=$?
     rm -rf "${collections}"
     # Changelog fragments: valid sections and text, so that a release can be cut from them.
     antsibull-changelog lint || rc=$?
     return "${rc}"
+}
+
+# The plugin and role documentation as the Ansible documentation site would
+# build it. Only this collection and ansible.builtin are visible (no scan of
+# the collections inside the ansible package: that takes minutes), so
+# references to other collections are not checked.
+collection_docs_lint() {
+    local collections="$1"
+    (cd "${collections}/ansible_collections/imds/azure" \
+        && ANSIBLE_COLLECTIONS_PATH="${collections}" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+           antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs .)
 }
 
 # --- pytest ------------------------------------------------------------------
@@ -212,7 +379,9 @@ stage_lint() {
 run_pytest() {
     local rc=0
     say "[pytest] starting; earlier stages: $(stage_times)"
-    python -m pytest tests/emulator tests/e2e || rc=$?
+    # Two workers, each taking whole test files (their module fixtures stay
+    # shared): most tests wait on subprocesses, so this halves the stage.
+    python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile tests/emulator tests/e2e || rc=$?
     if [[ ${rc} -eq 5 ]]; then
         fail "pytest collected no tests"
     fi
@@ -232,8 +401,15 @@ main() {
     run_stage setup setup_environment
 
     for stage in "${stages[@]}"; do
-        [[ "${stage}" == pytest ]] && continue
+        [[ "${stage}" == sanity-matrix ]] && start_sanity_matrix
+    done
+    for stage in "${stages[@]}"; do
+        [[ "${stage}" == pytest || "${stage}" == sanity-matrix ]] && continue
         run_stage "${stage}" "stage_${stage}"
+    done
+    # Joined last: it ran while the stages above did.
+    for stage in "${stages[@]}"; do
+        [[ "${stage}" == sanity-matrix ]] && run_stage sanity-matrix stage_sanity-matrix
     done
     # pytest goes last so that its summary is the last line printed.
     for stage in "${stages[@]}"; do
@@ -243,7 +419,7 @@ main() {
 }
 
 setup_environment() {
-    bash "${REPO_ROOT}/tools/setup.sh" || return 1
+    bash "${REPO_ROOT}/tools/setup.sh" --matrix || return 1
     # Everything below uses the tools pinned in .venv.
     export VIRTUAL_ENV="${REPO_ROOT}/.venv"
     export PATH="${VIRTUAL_ENV}/bin:${PATH}"

@@ -57,7 +57,7 @@ ARRIVAL_JITTER = 0.05
 
 # Seconds allowed on top of a bound for starting the module's Python process
 # and unpacking the module, with every host of the run starting at once on a
-# small machine. The time is that of the module process (faults_support.timed_interpreters).
+# small machine. The time is that of the module process (support.faults.timed_interpreters).
 PROCESS_SLACK = 5.0
 
 FAST_TIMEOUT = 2.0          # one request, for the cases that must time out

@@ -21,7 +21,7 @@ from support.paths import LOADBALANCER_PATH, REPO_ROOT
 from support.recipes import parse_blocks
 
 
-# The instance's private IP, on lo of the test's network namespace where nginx runs (nginx_fixtures.lb_namespace).
+# The instance's private IP, on lo of the test's network namespace where nginx runs (support.nginx.lb_namespace).
 PRIVATE_IP = PRIVATE_V4
 FRONTEND_IP = "20.50.0.1"
 COMMAND_TIMEOUT = 300

@@ -4,7 +4,7 @@
 # The nginx_frontends role, end to end: the installed collection gathers
 # load balancer facts from the IMDS emulator, writes an nginx configuration,
 # and a real nginx serves it. nginx, its upstreams and the clients live in a
-# network namespace of the test (nginx_fixtures.lb_namespace) that holds the
+# network namespace of the test (support.nginx.lb_namespace) that holds the
 # VM's private IPs (and, with Floating IP, the frontend IPs the role adds).
 
 import ipaddress

@@ -30,7 +30,7 @@ from support.paths import INSTANCE_PATH, LOADBALANCER_PATH
 
 TIMEOUT = 2.0
 # Seconds on top of a bound for starting the module's Python process, with
-# every host of the run starting at once (faults_support.timed_interpreters).
+# every host of the run starting at once (support.faults.timed_interpreters).
 PROCESS_SLACK = 5.0
 # How long the header-dripping server keeps a request open: far longer than
 # TIMEOUT + PROCESS_SLACK, so a client that lets it run is caught.

@@ -6,10 +6,13 @@
 # fleet run, and on each the modules take their main paths: a successful
 # read, a VM without a load balancer (the failure handling loads lazily),
 # transient errors that are retried, and hostile data that must fail cleanly.
+# Python 3.8 to 3.13 run through .venv's ansible-core; 3.6 (RHEL 8) and 3.7,
+# which newer releases no longer accept, through the oldest matrix
+# controller that does (ansible-core 2.16).
 
 import pytest
 
-from support.ansible_env import TARGET_PYTHON_VERSIONS, target_python
+from support.ansible_env import OLD_TARGET_PYTHON_VERSIONS, TARGET_PYTHON_VERSIONS, matrix_controller, target_python
 from support.documented import documented_facts
 
 # Host name suffix -> emulator scenario
@@ -52,9 +55,8 @@ PLAY = """
 """
 
 
-@pytest.fixture(scope="module")
-def interpreters():
-    found = {version: target_python(version) for version in TARGET_PYTHON_VERSIONS}
+def find_interpreters(versions):
+    found = {version: target_python(version) for version in versions}
     missing = sorted(version for version, path in found.items() if path is None)
     if missing:
         pytest.fail("No interpreter found for Python %s: the modules must be run on every Python that managed "
@@ -67,22 +69,26 @@ def host_name(version, kind):
     return "py%s-%s" % (version.replace(".", ""), kind)
 
 
-def test_modules_on_every_target_python(interpreters, emulator_fleet, run_playbook):
-    scenarios = {host_name(version, kind): scenario
-                 for version in TARGET_PYTHON_VERSIONS for kind, scenario in KINDS.items()}
+def fleet_run(versions, emulator_fleet, run):
+    """One playbook run on hosts of every kind for every Python version; run(playbook, inventory) runs it."""
+    interpreters = find_interpreters(versions)
+    scenarios = {host_name(version, kind): scenario for version in versions for kind, scenario in KINDS.items()}
     fleet = emulator_fleet(scenarios)
     hosts = {}
-    for version in TARGET_PYTHON_VERSIONS:
+    for version in versions:
         for kind in KINDS:
             name = host_name(version, kind)
             hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": interpreters[version],
                            "imds_endpoint": fleet.endpoints[name]}
-    result = run_playbook(PLAY, inventory={"all": {"hosts": hosts}}, extra_args=["--forks", "12"])
+    result = run(PLAY, {"all": {"hosts": hosts}})
     result.assert_ok()
     assert "Traceback" not in result.stdout + result.stderr
+    return fleet, result
 
-    for version in TARGET_PYTHON_VERSIONS:
-        for kind, scenario_name in KINDS.items():
+
+def check_every_host(versions, fleet, result):
+    for version in versions:
+        for kind in KINDS:
             name = host_name(version, kind)
             report = result.task("Report", name)["msg"]
             assert report["python"] == version, name
@@ -101,3 +107,23 @@ def test_modules_on_every_target_python(interpreters, emulator_fleet, run_playbo
         hostile = result.task("Read the load balancer metadata", hostile_host)
         assert hostile["failed"] is True and hostile["error_code"] == "invalid_metadata", version
         assert result.task("Report", hostile_host)["msg"]["facts"] == "no facts", version
+
+
+def test_modules_on_every_target_python(emulator_fleet, run_playbook):
+    def run(playbook, inventory):
+        return run_playbook(playbook, inventory=inventory, extra_args=["--forks", "12"])
+
+    fleet, result = fleet_run(TARGET_PYTHON_VERSIONS, emulator_fleet, run)
+    check_every_host(TARGET_PYTHON_VERSIONS, fleet, result)
+
+
+@pytest.mark.parametrize("release", sorted(set(OLD_TARGET_PYTHON_VERSIONS.values())))
+def test_modules_on_older_target_pythons(release, emulator_fleet, run_playbook_with):
+    versions = sorted(version for version, oldest in OLD_TARGET_PYTHON_VERSIONS.items() if oldest == release)
+    controller = matrix_controller(release)
+
+    def run(playbook, inventory):
+        return run_playbook_with(controller, playbook, inventory=inventory, extra_args=["--forks", "8"])
+
+    fleet, result = fleet_run(versions, emulator_fleet, run)
+    check_every_host(versions, fleet, result)
