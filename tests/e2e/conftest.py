@@ -13,18 +13,15 @@
 #
 # Everything listens on and talks to 127.0.0.1 only.
 
-import json
-
 import pytest
 
 # The support package's own checks report like a test's asserts.
 pytest.register_assert_rewrite("support")
 
-from support.ansible_env import ansible_environment, tool_path  # noqa: E402 pylint: disable=wrong-import-position
+from support.ansible_env import tool_path  # noqa: E402 pylint: disable=wrong-import-position
 from support.emulator import start_emulator, start_fleet  # noqa: E402 pylint: disable=wrong-import-position
-from support.paths import REPO_ROOT  # noqa: E402 pylint: disable=wrong-import-position
 from support.playbook import (  # noqa: E402 pylint: disable=wrong-import-position
-    ANSIBLE_TIMEOUT, GALAXY_TIMEOUT, CollectionInstall, PlaybookResult, inventory_file, run_command, write_input,
+    ANSIBLE_TIMEOUT, build_and_install, run_ansible_playbook,
 )
 
 # Fixtures that live with their helpers: nginx, namespaces and test CAs; the version matrix.
@@ -36,29 +33,8 @@ pytest_plugins = ["support.nginx", "support.matrix"]
 @pytest.fixture(scope="session")
 def collection_install(tmp_path_factory):
     """Build the collection from the checkout and install the tarball into a private collections path."""
-    workdir = tmp_path_factory.mktemp("collection")
-    dist = workdir / "dist"
-    collections_path = workdir / "collections"
-    dist.mkdir()
-    collections_path.mkdir()
-    env = ansible_environment(workdir, collections_path)
-    galaxy = tool_path("ansible-galaxy")
-
-    built = run_command([galaxy, "collection", "build", str(REPO_ROOT), "--output-path", str(dist)],
-                        env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection build")
-    tarballs = sorted(dist.glob("imds-azure-*.tar.gz"))
-    if built.returncode != 0 or len(tarballs) != 1:
-        raise AssertionError(f"building the collection failed (exit {built.returncode}):\n{built.stdout}\n{built.stderr}")
-
-    installed = run_command([galaxy, "collection", "install", "--offline", "--force", "-p", str(collections_path),
-                             str(tarballs[0])], env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection install")
-    collection_dir = collections_path / "ansible_collections" / "imds" / "azure"
-    manifest = collection_dir / "MANIFEST.json"
-    if installed.returncode != 0 or not manifest.is_file():
-        raise AssertionError(f"installing the collection failed (exit {installed.returncode}):\n{installed.stdout}\n{installed.stderr}")
-
-    version = json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"]
-    return CollectionInstall(path=collections_path, collection_dir=collection_dir, tarball=tarballs[0], version=version)
+    install, _outputs = build_and_install(tmp_path_factory.mktemp("collection"), tool_path("ansible-galaxy"))
+    return install
 
 
 # --------------------------------------------------------------------------- emulator
@@ -125,20 +101,8 @@ def run_playbook(collection_install, tmp_path_factory):
     """
 
     def run(playbook, inventory=None, extra_vars=None, env=None, check=False, extra_args=(), timeout=ANSIBLE_TIMEOUT):
-        workdir = tmp_path_factory.mktemp("playbook")
-        command = [tool_path("ansible-playbook"), "-i", inventory_file(workdir, inventory)]
-        if extra_vars:
-            vars_file = workdir / "extra_vars.json"
-            vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
-            command += ["-e", "@" + str(vars_file)]
-        if check:
-            command.append("--check")
-        command += list(extra_args)
-        command.append(write_input(workdir, "playbook", playbook, ".yml"))
-
-        environment = ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-        environment.update(env or {})
-        completed = run_command(command, environment, workdir, timeout, "ansible-playbook")
-        return PlaybookResult(command, completed.returncode, completed.stdout, completed.stderr)
+        return run_ansible_playbook(tool_path("ansible-playbook"), collection_install.path,
+                                    tmp_path_factory.mktemp("playbook"), playbook, inventory, extra_vars, env,
+                                    (["--check"] if check else []) + list(extra_args), timeout)
 
     return run

@@ -7,6 +7,9 @@ on the path, for ``import imds_emulator``). Modules, by topic:
 
     paths         repository locations and the IMDS paths, defined once
     ansible_env   the environment ansible commands run in, tool lookup, host Pythons
+    playbook      the installed collection, playbook results, running commands
+    matrix        the version matrix: each release's collection install and ansible-playbook
+    collection    this checkout importable by name, for the benchmarks
     emulator      the one launcher of tools/imds_emulator.py and its control client
     emulator_http raw HTTP requests to an emulator, as a module sees them
     faults        fault scenarios, fake servers and the role/module playbooks of the fault tests

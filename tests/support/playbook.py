@@ -9,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from .ansible_env import TOOLS_BIN, ansible_environment
+from .paths import REPO_ROOT
+
 ANSIBLE_TIMEOUT = 600.0
 GALAXY_TIMEOUT = 180.0
 
@@ -167,3 +170,55 @@ def inventory_file(workdir, inventory):
             parsed = None
         return write_input(workdir, "inventory", inventory, ".yml" if isinstance(parsed, dict) else ".ini")
     return write_input(workdir, "inventory", inventory, ".ini")
+
+
+def build_and_install(workdir, galaxy, tools_bin=TOOLS_BIN, what="the collection"):
+    """Build the checkout with ``galaxy`` (ansible-galaxy) and install the tarball into workdir/collections.
+
+    Returns the CollectionInstall and the two commands' results (build, install);
+    a failed build or install fails the test, naming ``what``.
+    """
+    workdir = Path(workdir)
+    dist, collections_path = workdir / "dist", workdir / "collections"
+    dist.mkdir()
+    collections_path.mkdir()
+    env = ansible_environment(workdir, collections_path, tools_bin=tools_bin)
+    built = run_command([galaxy, "collection", "build", str(REPO_ROOT), "--output-path", str(dist)],
+                        env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection build")
+    tarballs = sorted(dist.glob("imds-azure-*.tar.gz"))
+    if built.returncode != 0 or len(tarballs) != 1:
+        raise AssertionError(f"{what}: building the collection failed (exit {built.returncode}):\n"
+                             f"{built.stdout}\n{built.stderr}")
+    installed = run_command([galaxy, "collection", "install", "--offline", "--force", "-p", str(collections_path),
+                             str(tarballs[0])], env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection install")
+    collection_dir = collections_path / "ansible_collections" / "imds" / "azure"
+    manifest = collection_dir / "MANIFEST.json"
+    if installed.returncode != 0 or not manifest.is_file():
+        raise AssertionError(f"{what}: installing the collection failed (exit {installed.returncode}):\n"
+                             f"{installed.stdout}\n{installed.stderr}")
+    version = json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"]
+    install = CollectionInstall(path=collections_path, collection_dir=collection_dir, tarball=tarballs[0], version=version)
+    return install, (built, installed)
+
+
+def run_ansible_playbook(playbook_bin, collections_path, workdir, playbook, inventory=None, extra_vars=None,
+                         env=None, extra_args=(), timeout=ANSIBLE_TIMEOUT, tools_bin=TOOLS_BIN, what="ansible-playbook"):
+    """Run ``playbook_bin`` (an ansible-playbook) in ``workdir`` with the collections of ``collections_path``.
+
+    playbook and inventory as write_input and inventory_file take them;
+    extra_vars go in a JSON file given with -e @file, env adds to the
+    environment; the run reports through the ansible.posix.json callback.
+    """
+    workdir = Path(workdir)
+    command = [playbook_bin, "-i", inventory_file(workdir, inventory)]
+    if extra_vars:
+        vars_file = workdir / "extra_vars.json"
+        vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
+        command += ["-e", "@" + str(vars_file)]
+    command += list(extra_args)
+    command.append(write_input(workdir, "playbook", playbook, ".yml"))
+    environment = ansible_environment(workdir, collections_path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+                                      tools_bin=tools_bin)
+    environment.update(env or {})
+    completed = run_command(command, environment, workdir, timeout, what)
+    return PlaybookResult(command, completed.returncode, completed.stdout, completed.stderr)
