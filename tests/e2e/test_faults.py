@@ -31,7 +31,6 @@ from support.faults import (
     SilentListener,
     TrapServer,
     bundled_scenario,
-    harness,
     module_seconds,
     once,
     first_role_run,
@@ -43,6 +42,7 @@ from support.faults import (
     traceback_lines,
     with_faults,
 )
+from support.ansible_env import MANAGED_HOST_PYTHON
 from support.paths import LOADBALANCER_PATH
 
 # The client's constants (plugins/module_utils/_imds.py); the bounds below are
@@ -304,7 +304,7 @@ def _result(run, host):
 @pytest.fixture
 def matrix(emulator_fleet, run_playbook, tmp_path_factory, collection_install):
     """The fault matrix run, done once for all the tests that look at it."""
-    python = harness(collection_install).MANAGED_HOST_PYTHON
+    python = MANAGED_HOST_PYTHON
     return once("fault matrix", lambda: _run_matrix(emulator_fleet, run_playbook, tmp_path_factory, python))
 
 

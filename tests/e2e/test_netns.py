@@ -27,8 +27,11 @@ import time
 
 import pytest
 
-from support.faults import bundled_scenario, harness, module_seconds, timed_interpreters, traceback_lines
+from support.ansible_env import MANAGED_HOST_PYTHON, ansible_environment, tool_path
+from support.faults import bundled_scenario, module_seconds, timed_interpreters, traceback_lines
 from support.paths import REPO_ROOT
+from support.playbook import PlaybookResult
+
 IMDS_ADDRESS = "169.254.169.254"
 EMULATOR_READY_TIMEOUT = 20.0
 COMMAND_TIMEOUT = 120.0
@@ -138,15 +141,14 @@ def network_namespace():
 
 def run_playbook_inside(namespace, collection_install, workdir):
     """ansible-playbook with the installed collection, run inside the namespace."""
-    helpers = harness(collection_install)
     workdir.mkdir(parents=True, exist_ok=True)
-    interpreter = timed_interpreters(workdir / "times", ["localhost"], helpers.MANAGED_HOST_PYTHON)["localhost"]
+    interpreter = timed_interpreters(workdir / "times", ["localhost"], MANAGED_HOST_PYTHON)["localhost"]
     (workdir / "playbook.yml").write_text(PLAYBOOK, encoding="utf-8")
     (workdir / "inventory.ini").write_text(INVENTORY % interpreter, encoding="utf-8")
-    env = helpers.ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    command = [helpers.tool_path("ansible-playbook"), "-i", str(workdir / "inventory.ini"), str(workdir / "playbook.yml")]
+    env = ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    command = [tool_path("ansible-playbook"), "-i", str(workdir / "inventory.ini"), str(workdir / "playbook.yml")]
     done = namespace.run(command, env=env, cwd=str(workdir))
-    return helpers.PlaybookResult(namespace.command(command), done.returncode, done.stdout, done.stderr)
+    return PlaybookResult(namespace.command(command), done.returncode, done.stdout, done.stderr)
 
 
 def start_emulator_inside(namespace, workdir):

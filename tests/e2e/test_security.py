@@ -13,13 +13,13 @@ import urllib.request
 
 import pytest
 
+from support.ansible_env import MANAGED_HOST_PYTHON
 from support.faults import (
     POISON_FRONTEND,
     PROXY_VARIABLES,
     HostileServer,
     TrapServer,
     bundled_scenario,
-    harness,
     module_seconds,
     once,
     timed_interpreters,
@@ -182,7 +182,7 @@ def _one_hostile_entry(documented, section, entry):
 @pytest.fixture
 def hostile_run(emulator_fleet, run_playbook, collection_install, tmp_path_factory):
     """The run against hostile servers, done once for all the tests that look at it."""
-    python = harness(collection_install).MANAGED_HOST_PYTHON
+    python = MANAGED_HOST_PYTHON
     timing_dir = tmp_path_factory.mktemp("module-times")
     return once("hostile servers", lambda: _run_hostile(emulator_fleet, run_playbook, python, timing_dir))
 

@@ -12,7 +12,6 @@ import copy
 import json
 import shlex
 import socket
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -184,15 +183,6 @@ def once(key, build):
 
 
 # --------------------------------------------------------------------------- harness
-
-def harness(collection_install):
-    """The e2e conftest module, for its helpers (ansible_environment, tool_path, PlaybookResult, ...).
-
-    A conftest module cannot be imported by name when several test
-    directories have one; the class of one of its fixture values leads to it.
-    """
-    return sys.modules[type(collection_install).__module__]
-
 
 # --------------------------------------------------------------------------- module timing
 
