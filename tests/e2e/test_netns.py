@@ -23,17 +23,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from support.ansible_env import MANAGED_HOST_PYTHON, ansible_environment, tool_path
+from support.emulator import EmulatorProcess
 from support.faults import bundled_scenario, module_seconds, timed_interpreters, traceback_lines
-from support.paths import REPO_ROOT
 from support.playbook import PlaybookResult
 
 IMDS_ADDRESS = "169.254.169.254"
-EMULATOR_READY_TIMEOUT = 20.0
 COMMAND_TIMEOUT = 120.0
 # The module's own answer off Azure must come at once; this is generous.
 NOT_AZURE_BOUND = 5.0
@@ -95,12 +93,9 @@ class NetworkNamespace:
         return subprocess.run(self.command(command), env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=COMMAND_TIMEOUT, check=False)
 
-    def start(self, command, log_path):
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(self.command(command), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+    def track(self, process):
+        """Stop ``process`` (started inside the namespace) when the namespace is closed."""
         self._processes.append(process)
-        return process
 
     def close(self):
         for process in self._processes:
@@ -154,17 +149,10 @@ def run_playbook_inside(namespace, collection_install, workdir):
 def start_emulator_inside(namespace, workdir):
     """The emulator on 169.254.169.254:80 inside the namespace; returns once it listens."""
     workdir.mkdir(parents=True, exist_ok=True)
-    ready = workdir / "ready.json"
-    process = namespace.start([sys.executable, str(REPO_ROOT / "tools" / "imds_emulator.py"), "--scenario", "documented",
-                               "--host", IMDS_ADDRESS, "--port", "80", "--ready-file", str(ready)],
-                              workdir / "emulator.log")
-    deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("the emulator did not start in %s:\n%s" % (
-                namespace.name, (workdir / "emulator.log").read_text(encoding="utf-8", errors="replace")))
-        time.sleep(0.05)
-    assert json.loads(ready.read_text(encoding="utf-8"))["endpoints"] == {"default": "http://%s:80" % IMDS_ADDRESS}
+    emulator = EmulatorProcess(["--scenario", "documented", "--host", IMDS_ADDRESS, "--port", "80"], workdir,
+                               prefix=namespace.command([]))
+    namespace.track(emulator.process)
+    assert emulator.endpoints == {"default": "http://%s:80" % IMDS_ADDRESS}
 
 
 def emulator_requests_inside(namespace):

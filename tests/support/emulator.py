@@ -79,13 +79,15 @@ class EmulatorEndpoint:
 class EmulatorProcess:
     """One tools/imds_emulator.py process and the endpoints it announced."""
 
-    def __init__(self, arguments, workdir):
+    def __init__(self, arguments, workdir, prefix=()):
+        """Start the emulator with ``arguments``; ``prefix`` runs it through another command (ip netns exec NAME)."""
         self.workdir = Path(workdir)
         self.ready_file = self.workdir / "ready.json"
         self.log_path = self.workdir / "emulator.log"
         if self.ready_file.exists():
             self.ready_file.unlink()  # only the file of this process says it is ready
-        command = [sys.executable, str(EMULATOR_SCRIPT)] + list(arguments) + ["--ready-file", str(self.ready_file)]
+        command = list(prefix) + [sys.executable, str(EMULATOR_SCRIPT)] + list(arguments)
+        command += ["--ready-file", str(self.ready_file)]
         with open(self.log_path, "wb") as log:
             # Own session: stopping it never signals the test process group.
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
