@@ -1,8 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 DESCRIPTION = """What the largest answer IMDS may send costs: a valid load balancer document just under the
 client's 1 MiB body limit, every entry distinct (the worst case for removing duplicates).
@@ -40,19 +38,13 @@ from http import client as http_client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from support.collection import importable_checkout
+from support.paths import REPO_ROOT
+
+PLAIN_READ_MODULE = REPO_ROOT / "benchmarks" / "modules" / "plain_read.py"
+DEFAULT_ROUNDS = 5
 MAX_BODY_BYTES = 1024 * 1024
 API = "2020-10-01"
-
-
-def collections_root():
-    """A directory holding ansible_collections/imds/azure -> this checkout, so the collection imports by name."""
-    if REPO_ROOT.parent.name == "imds" and REPO_ROOT.parent.parent.name == "ansible_collections":
-        return REPO_ROOT.parents[2]
-    root = Path(tempfile.mkdtemp(prefix="imds-bench-"))
-    (root / "ansible_collections" / "imds").mkdir(parents=True)
-    (root / "ansible_collections" / "imds" / "azure").symlink_to(REPO_ROOT)
-    return root
 
 
 def compact(document):
@@ -90,7 +82,7 @@ def largest_answer(limit=MAX_BODY_BYTES - 4096):
     return document, number
 
 
-class _Server(object):
+class _Server:
     def __init__(self, body):
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -113,21 +105,6 @@ class _Server(object):
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-# The floor for any module that returns this answer: an AnsibleModule that reads it with http.client and
-# returns the parsed document as it came, without checking anything.
-PLAIN_READ_MODULE = """
-import json
-from http import client
-from ansible.module_utils.basic import AnsibleModule
-module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str'), retry_timeout=dict(type='float')))
-host, port = module.params['endpoint'][len('http://'):].split(':')
-connection = client.HTTPConnection(host, int(port), timeout=30)
-connection.request('GET', '/metadata/loadbalancer?api-version=2020-10-01', headers={'Metadata': 'true'})
-document = json.loads(connection.getresponse().read().decode('utf-8'))
-module.exit_json(changed=False, ansible_facts={'azure_loadbalancer_document': document})
-"""
 
 
 # Python and AnsibleModule's import, which every module run pays whatever it does.
@@ -164,13 +141,10 @@ def process_seconds(command, env):
     return elapsed
 
 
-def main():
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    options = parser.parse_args()
-
-    root = collections_root()
-    sys.path.insert(0, str(root))
+def report(rounds=DEFAULT_ROUNDS):
+    """The Markdown table of the largest answer's costs, median of ``rounds``."""
+    root = importable_checkout()
+    # pylint: disable=import-outside-toplevel
     from ansible_collections.imds.azure.plugins.filter.nginx_frontends import nginx_listeners
     from ansible_collections.imds.azure.plugins.module_utils._imds import ImdsClient
     from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer, validate_facts
@@ -179,17 +153,17 @@ def main():
     body = json.dumps(document, separators=(",", ":")).encode("utf-8")
     server = _Server(body)
     endpoint = "http://127.0.0.1:%d" % server.port
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root)] + sys.path[1:]))
+    # The module processes import the collection by name, as ansible's module runner would let them.
+    env = dict(os.environ, PYTHONPATH=str(root))
     args_file = Path(tempfile.mkdtemp(prefix="imds-bench-args-")) / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"endpoint": endpoint, "retry_timeout": 0}}))
     module = str(REPO_ROOT / "plugins" / "modules" / "loadbalancer_facts.py")
-    plain_module = args_file.parent / "plain_read.py"
-    plain_module.write_text(PLAIN_READ_MODULE)
+    plain_module = PLAIN_READ_MODULE
 
     rows = {name: [] for name in ("read", "client", "normalise", "facts read", "revalidate", "planner",
                                   "process: plain read", "process: module", "startup")}
     try:
-        for _round in range(options.rounds):
+        for _round in range(rounds):
             seconds, _document = timed(plain_read, server.port)
             rows["read"].append(seconds)
             client = ImdsClient(endpoint=endpoint, timeout=30, retry_timeout=0)
@@ -209,22 +183,30 @@ def main():
     finally:
         server.stop()
 
+    lines = ["## Largest answer (`benchmarks/large_answer.py`)", ""]
     median = {name: statistics.median(values) for name, values in rows.items()}
-    print("Largest answer: %d bytes, %d distinct entries (%d inbound rules, %d outbound rules, %d public IPs); "
-          "median of %d rounds on %s, Python %s.\n" % (
-              len(body), entries, len(document["loadbalancer"]["inboundRules"]),
-              len(document["loadbalancer"]["outboundRules"]), len(document["loadbalancer"]["publicIpAddresses"]),
-              options.rounds, os.uname().machine, sys.version.split()[0]))
-    print("| step | CPU seconds | ratio |")
-    print("|---|---|---|")
+    lines.append("Largest answer: %d bytes, %d distinct entries (%d inbound rules, %d outbound rules, %d public IPs); "
+                 "median of %d rounds on %s, Python %s.\n" % (
+                     len(body), entries, len(document["loadbalancer"]["inboundRules"]),
+                     len(document["loadbalancer"]["outboundRules"]), len(document["loadbalancer"]["publicIpAddresses"]),
+                     rounds, os.uname().machine, sys.version.split()[0]))
+    lines.append("| step | CPU seconds | ratio |")
+    lines.append("|---|---|---|")
     for name in ("read", "client", "normalise", "facts read", "revalidate", "planner"):
-        print("| %s | %.3f | %.2f x read |" % (name, median[name], median[name] / median["read"]))
+        lines.append("| %s | %.3f | %.2f x read |" % (name, median[name], median[name] / median["read"]))
     for name in ("process: plain read", "process: module"):
-        print("| %s | %.3f | %.2f x plain-read process |" % (
+        lines.append("| %s | %.3f | %.2f x plain-read process |" % (
             name, median[name], median[name] / median["process: plain read"]))
-    print("| process: module without start-up | %.3f | %.2f x plain-read module without start-up |" % (
+    lines.append("| process: module without start-up | %.3f | %.2f x plain-read module without start-up |" % (
         median["process: module"] - median["startup"], (median["process: module"] - median["startup"])
         / (median["process: plain read"] - median["startup"])))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    print(report(parser.parse_args().rounds))
 
 
 if __name__ == "__main__":

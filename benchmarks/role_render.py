@@ -1,8 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 DESCRIPTION = """Plan and render the nginx_frontends configuration for large load balancer answers.
 
@@ -25,15 +23,15 @@ median is shown next to them. For reading: nothing here asserts on time.
 """
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from support.collection import importable_checkout
+from support.paths import REPO_ROOT
+
 TEMPLATE = REPO_ROOT / "roles" / "nginx_frontends" / "templates" / "nginx.conf.j2"
+DEFAULT_RULES = 1000
+DEFAULT_REPEATS = 7
 TARGET_SECONDS = 1.0
 PRIVATE_IP = "10.20.0.4"
 MAIN = {
@@ -42,14 +40,6 @@ MAIN = {
     "mime_types_path": "/etc/nginx/mime.types", "main_includes": ["/etc/nginx/modules-enabled/*.conf"],
     "http_includes": ["/etc/nginx/conf.d/*.conf"], "stream_includes": [],
 }
-
-
-def collection_on_path():
-    """Make ``ansible_collections.imds.azure`` importable from this checkout."""
-    root = Path(tempfile.mkdtemp(prefix="imds-azure-bench-"))
-    (root / "ansible_collections" / "imds").mkdir(parents=True)
-    os.symlink(REPO_ROOT, root / "ansible_collections" / "imds" / "azure")
-    sys.path.insert(0, str(root))
 
 
 def frontend(index):
@@ -99,21 +89,32 @@ def measure(count, shape, repeats):
     return statistics.median(plans), statistics.median(renders), statistics.median(walls), lines
 
 
+def report(rule_counts=(DEFAULT_RULES,), repeats=DEFAULT_REPEATS):
+    """One Markdown table per rule count: plan, render and their sum against the target."""
+    importable_checkout()
+    lines = ["## nginx_frontends at scale: plan + render with TLS on every port (`benchmarks/role_render.py`)", ""]
+    for rules in rule_counts:
+        lines.append("| answer (%s rules, TLS on every port) | plan | render | plan + render | of the %.0f s target "
+                     "| wall clock | config lines |" % ("{:,}".format(rules), TARGET_SECONDS))
+        lines.append("|---|---|---|---|---|---|---|")
+        for shape in ("ports", "one port"):
+            plan, render, wall, config_lines = measure(rules, shape, repeats)
+            lines.append("| %s | %.0f ms | %.0f ms | %.0f ms | %.2f | %.0f ms | %d |" % (
+                shape, 1000 * plan, 1000 * render, 1000 * (plan + render), (plan + render) / TARGET_SECONDS,
+                1000 * wall, config_lines))
+        lines.append("")
+    lines.append("Medians of %d repeats (CPU time of this process; wall clock apart)." % repeats)
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rules", type=int, default=1000, help="inbound rules in the answer (default 1000)")
-    parser.add_argument("--repeats", type=int, default=7, help="runs per shape; the median is shown (default 7)")
+    parser.add_argument("--rules", type=int, nargs="+", default=[DEFAULT_RULES],
+                        help="inbound rules in the answer, one table each (default %d)" % DEFAULT_RULES)
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                        help="runs per shape; the median is shown (default %d)" % DEFAULT_REPEATS)
     args = parser.parse_args()
-    collection_on_path()
-
-    print("| answer (%s rules, TLS on every port) | plan | render | plan + render | of the %.0f s target "
-          "| wall clock | config lines |" % ("{:,}".format(args.rules), TARGET_SECONDS))
-    print("|---|---|---|---|---|---|---|")
-    for shape in ("ports", "one port"):
-        plan, render, wall, lines = measure(args.rules, shape, args.repeats)
-        print("| %s | %.0f ms | %.0f ms | %.0f ms | %.2f | %.0f ms | %d |" % (
-            shape, 1000 * plan, 1000 * render, 1000 * (plan + render), (plan + render) / TARGET_SECONDS,
-            1000 * wall, lines))
+    print(report(args.rules, args.repeats))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 DESCRIPTION = """What imds.azure costs on a fleet, measured side by side in one run.
 
     python benchmarks/run.py                 # N = 10 and 50 hosts, 5 rounds, writes benchmarks/RESULTS.md
     python benchmarks/run.py --sizes 10 --rounds 3 --no-write
+    python benchmarks/run.py all             # and the parts large-answer (benchmarks/large_answer.py)
+                                             # and role-render (benchmarks/role_render.py)
+    python benchmarks/run.py all --quick     # 3 hosts, 1 round: shows every part runs; writes nothing
 
 Every host of the fleet is this machine (ansible_connection=local) with an
 IMDS of its own from tools/imds_emulator.py --fleet. One round runs every
@@ -40,22 +41,29 @@ import platform
 import re
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EMULATOR = REPO_ROOT / "tools" / "imds_emulator.py"
+from support.ansible_env import ansible_environment, tool_path
+from support.collection import importable_checkout
+from support.emulator import start_fleet
+from support.fleet import fleet_scenarios, host_name, loadbalancer_document, write_json
+from support.paths import REPO_ROOT
+
+import large_answer
+import role_render
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+PLAYBOOKS = BENCHMARKS / "playbooks"
+DIAGNOSTIC_MODULES = BENCHMARKS / "modules"
 TEMPLATE = REPO_ROOT / "roles" / "nginx_frontends" / "templates" / "nginx.conf.j2"
-RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
-BIN = Path(sys.executable).parent
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
-from fleet_support import fleet_scenarios, host_name, loadbalancer_document, write_json  # noqa: E402  pylint: disable=wrong-import-position
+RESULTS = BENCHMARKS / "RESULTS.md"
 
 TARGETS = {
     "b/a": ("<=", 1.08),
@@ -68,240 +76,71 @@ FAILED_HOST = re.compile(r"^fatal: \[[^\]]+\]: FAILED!", re.MULTILINE)
 # Cases whose runs may fail on some hosts without stopping the benchmark
 # (parallel fact gathering; see probe_parallel_all_facts).
 MAY_FAIL = ("d2",)
-READY_TIMEOUT = 30.0
 RUN_TIMEOUT = 900.0
 
-PLAY_HEADER = """---
-- name: {name}
-  hosts: all
-  gather_facts: {gather}
-  module_defaults:
-    group/imds.azure.imds:
-      endpoint: "{{{{ imds_endpoint | default(omit) }}}}"
-"""
 
-PING_TASKS = """  tasks:
-    - name: Ping
-      ansible.builtin.ping:
-"""
+class Case(NamedTuple):
+    """One way of getting the facts, timed on every fleet size."""
 
-MODULE_TASKS = """  tasks:
-    - name: Read the load balancer facts
-      imds.azure.loadbalancer_facts:
-"""
-
-# Doing it by hand: the facts the module returns, from the raw answer, in Jinja.
-DIY_TASKS = """  tasks:
-    - name: Read the load balancer metadata
-      ansible.builtin.uri:
-        url: "{{ imds_endpoint }}/metadata/loadbalancer?api-version=2020-10-01"
-        headers:
-          Metadata: "true"
-        use_proxy: false
-        return_content: true
-      register: lb_response
-
-    - name: Turn the metadata into facts
-      ansible.builtin.set_fact:
-        azure_loadbalancer:
-          available: true
-          api_version: "2020-10-01"
-          public_ip_addresses: "{{ diy_public }}"
-          inbound_rules: "{{ diy_inbound }}"
-          outbound_rules: "{{ diy_outbound }}"
-          frontend_ips: "{{ diy_all | map(attribute='frontend_ip_address') | unique | community.general.version_sort }}"
-          private_ips: "{{ diy_all | map(attribute='private_ip_address') | unique | community.general.version_sort }}"
-          backend_ports: "{{ diy_inbound | map(attribute='backend_port') | reject('equalto', 0) | unique | sort }}"
-          inbound_rules_by_private_ip: "{{ dict(diy_inbound | groupby('private_ip_address')) }}"
-          inbound_rules_by_backend_port: >-
-            {{ dict(diy_inbound | groupby('backend_port') | map('first') | map('string')
-                    | zip(diy_inbound | groupby('backend_port') | map('last'))) }}
-      vars:
-        diy_lb: "{{ lb_response.json.loadbalancer }}"
-        diy_inbound: >-
-          {% set ns = namespace(rules=[]) %}{% for rule in diy_lb.inboundRules | default([], true) %}{% set ns.rules = ns.rules + [{
-          'frontend_ip_address': rule.frontendIpAddress | lower, 'protocol': rule.protocol | lower,
-          'frontend_port': rule.frontendPort | int, 'backend_port': rule.backendPort | int,
-          'private_ip_address': rule.privateIpAddress | lower, 'all_ports': (rule.frontendPort | int) == 0}] %}{% endfor %}{{ ns.rules }}
-        diy_outbound: >-
-          {% set ns = namespace(rules=[]) %}{% for rule in diy_lb.outboundRules | default([], true) %}{% set ns.rules = ns.rules + [{
-          'frontend_ip_address': rule.frontendIpAddress | lower,
-          'private_ip_address': rule.privateIpAddress | lower}] %}{% endfor %}{{ ns.rules }}
-        diy_public: >-
-          {% set ns = namespace(rules=[]) %}{% for rule in diy_lb.publicIpAddresses | default([], true) %}{% set ns.rules = ns.rules + [{
-          'frontend_ip_address': rule.frontendIpAddress | lower,
-          'private_ip_address': rule.privateIpAddress | lower}] %}{% endfor %}{{ ns.rules }}
-        diy_all: "{{ diy_inbound + diy_outbound + diy_public }}"
-"""
-
-DIAGNOSTIC_TASKS = """  tasks:
-    - name: Diagnostic module
-      diagnostic.imds.%s:
-        endpoint: "{{ imds_endpoint }}"
-"""
-
-SAME_FACTS_TASKS = """
-    - name: Read the load balancer facts with the module
-      imds.azure.loadbalancer_facts:
-
-    - name: Compare
-      ansible.builtin.assert:
-        that: azure_loadbalancer == ansible_facts.azure_loadbalancer
-        quiet: true
-"""
-
-NOT_AZURE_TASKS = """
-    - name: Check that the host was found not to be an Azure VM
-      ansible.builtin.assert:
-        that:
-          - not ansible_facts.azure_loadbalancer.available
-          - ansible_facts.azure_loadbalancer.reason == 'not_azure'
-        quiet: true
-"""
+    label: str
+    playbook: Path
+    environment: dict
+    in_namespace: bool = False
 
 
-def gather_play(parallel, subset=None):
-    text = PLAY_HEADER.format(name="Gather facts", gather="true")
-    if subset:
-        text += "  gather_subset: [%s]\n" % subset
-    if parallel is not None:
-        text += "  vars:\n    ansible_facts_parallel: %s\n" % ("true" if parallel else "false")
-    return text + "  tasks: []\n"
+def define_cases():
+    """Case name -> Case; the playbooks are benchmarks/playbooks/*.yml."""
+    def play(name):
+        return PLAYBOOKS / (name + ".yml")
 
-
-# Case name -> (label, playbook file, environment, inside a network namespace)
-def define_cases(workdir):
-    playbooks = {
-        "ping": PLAY_HEADER.format(name="Ping", gather="false") + PING_TASKS,
-        "module": PLAY_HEADER.format(name="Module", gather="false") + MODULE_TASKS,
-        "diy": PLAY_HEADER.format(name="By hand", gather="false") + DIY_TASKS,
-        "static_facts": PLAY_HEADER.format(name="Static facts", gather="false") + DIAGNOSTIC_TASKS % "static_facts",
-        "imports_only": PLAY_HEADER.format(name="Imports only", gather="false") + DIAGNOSTIC_TASKS % "imports_only",
-        "request_only": PLAY_HEADER.format(name="Request only", gather="false") + DIAGNOSTIC_TASKS % "request_only",
-        "gather_min": gather_play(None, "min"),
-        "gather_min_serial": gather_play(False, "min"),
-        "gather_min_parallel": gather_play(True, "min"),
-        "gather_all": gather_play(None),
-        "gather_all_serial": gather_play(False),
-    }
-    paths = {}
-    for name, text in playbooks.items():
-        paths[name] = workdir / (name + ".yml")
-        paths[name].write_text(text, encoding="utf-8")
     smart = {"ANSIBLE_FACTS_MODULES": "smart"}
     with_module = {"ANSIBLE_FACTS_MODULES": "smart,imds.azure.loadbalancer_facts"}
     return {
-        "a": ("ansible.builtin.ping", paths["ping"], {}, False),
-        "b": ("imds.azure.loadbalancer_facts", paths["module"], {}, False),
-        "c": ("uri + set_fact by hand", paths["diy"], {}, False),
-        "d0": ("gather_facts: smart, gather_subset min", paths["gather_min"], smart, False),
-        "d1": ("gather_facts: smart + module, gather_subset min, parallel: false", paths["gather_min_serial"], with_module, False),
-        "d2": ("gather_facts: smart + module, gather_subset min, parallel: true", paths["gather_min_parallel"], with_module, False),
-        "d0all": ("gather_facts: smart, all facts", paths["gather_all"], smart, False),
-        "d1all": ("gather_facts: smart + module, all facts, parallel: false", paths["gather_all_serial"], with_module, False),
-        "x1": ("diagnostic: the same facts, static, no imports, no request", paths["static_facts"], {}, False),
-        "x2": ("diagnostic: imports the module_utils, returns nothing", paths["imports_only"], {}, False),
-        "h": ("reference: only the IMDS request, with http.client", paths["request_only"], {}, False),
-        "a_ns": ("ansible.builtin.ping, in a network namespace", paths["ping"], {}, True),
-        "e": ("module, default endpoint, not Azure, in a network namespace", paths["module"], {}, True),
+        "a": Case("ansible.builtin.ping", play("ping"), {}),
+        "b": Case("imds.azure.loadbalancer_facts", play("module"), {}),
+        "c": Case("uri + set_fact by hand", play("diy"), {}),
+        "d0": Case("gather_facts: smart, gather_subset min", play("gather_min"), smart),
+        "d1": Case("gather_facts: smart + module, gather_subset min, parallel: false", play("gather_min_serial"), with_module),
+        "d2": Case("gather_facts: smart + module, gather_subset min, parallel: true", play("gather_min_parallel"), with_module),
+        "d0all": Case("gather_facts: smart, all facts", play("gather_all"), smart),
+        "d1all": Case("gather_facts: smart + module, all facts, parallel: false", play("gather_all_serial"), with_module),
+        "x1": Case("diagnostic: the same facts, static, no imports, no request", play("static_facts"), {}),
+        "x2": Case("diagnostic: imports the module_utils, returns nothing", play("imports_only"), {}),
+        "h": Case("reference: only the IMDS request, with http.client", play("request_only"), {}),
+        "a_ns": Case("ansible.builtin.ping, in a network namespace", play("ping"), {}, True),
+        "e": Case("module, default endpoint, not Azure, in a network namespace", play("module"), {}, True),
     }
 
 
 # --------------------------------------------------------------------------- environment
 
-def ansible_environment(workdir, collections_path, forks, extra=None):
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
-    config = workdir / "ansible.cfg"
-    config.write_text("# benchmark: settings come from the environment\n", encoding="utf-8")
-    env.update(
-        ANSIBLE_CONFIG=str(config),
-        ANSIBLE_HOME=str(workdir / "ansible-home"),
-        ANSIBLE_LOCAL_TEMP=str(workdir / "local-tmp"),
-        ANSIBLE_REMOTE_TEMP=str(workdir / "remote-tmp"),
-        ANSIBLE_COLLECTIONS_PATH=str(collections_path),
-        ANSIBLE_FORKS=str(forks),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_HOST_KEY_CHECKING="0",
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-        PATH=os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),
-    )
-    env.update(extra or {})
-    return env
+def benchmark_environment(workdir, collections_path, forks):
+    """The tests' ansible environment, with the benchmark's forks and the default stdout callback."""
+    return ansible_environment(workdir, collections_path, {"ANSIBLE_FORKS": str(forks),
+                                                           "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
 
 
-def link_collection(workdir):
+def link_collection():
     """A collections path whose imds.azure is this checkout, next to a diagnostic collection."""
-    root = workdir / "collections"
-    namespace = root / "ansible_collections" / "imds"
-    namespace.mkdir(parents=True)
-    (namespace / "azure").symlink_to(REPO_ROOT, target_is_directory=True)
+    root = importable_checkout()
     write_diagnostic_collection(root / "ansible_collections" / "diagnostic" / "imds")
     return root
 
 
-# Two modules that each do part of what loadbalancer_facts does, to see where
-# the time b - a goes: one returns the same facts without importing the
-# collection's module_utils or asking IMDS; the other imports them and stops.
-DIAGNOSTIC_FACTS_MODULE = """#!/usr/bin/python
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-from ansible.module_utils.basic import AnsibleModule
-FACTS = json_facts
-def main():
-    module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str')), supports_check_mode=True)
-    module.exit_json(changed=False, ansible_facts={'azure_loadbalancer': FACTS})
-if __name__ == '__main__':
-    main()
-"""
-
-DIAGNOSTIC_IMPORTS_MODULE = """#!/usr/bin/python
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.imds.azure.plugins.module_utils._imds import client_from_params  # noqa: F401
-from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer  # noqa: F401
-def main():
-    module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str')), supports_check_mode=True)
-    module.exit_json(changed=False)
-if __name__ == '__main__':
-    main()
-"""
-
-# The reference the targets are set against: the IMDS request with http.client
-# and nothing else (no checks, retries, detection, normalising or facts).
-REFERENCE_REQUEST_MODULE = """#!/usr/bin/python
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-from http import client as http_client
-from ansible.module_utils.basic import AnsibleModule
-def main():
-    module = AnsibleModule(argument_spec=dict(endpoint=dict(type='str')), supports_check_mode=True)
-    host, port = module.params['endpoint'][len('http://'):].rsplit(':', 1)
-    connection = http_client.HTTPConnection(host, int(port), timeout=5)
-    connection.request('GET', '/metadata/loadbalancer?api-version=2020-10-01', headers={'Metadata': 'true'})
-    response = connection.getresponse()
-    response.read()
-    connection.close()
-    module.exit_json(changed=False, status=response.status)
-if __name__ == '__main__':
-    main()
-"""
-
-
 def write_diagnostic_collection(path):
-    sys.path.insert(0, str(path.parents[2]))
+    """diagnostic.imds: the modules of benchmarks/modules, static_facts with the facts of one host."""
     # pylint: disable-next=import-outside-toplevel
     from ansible_collections.imds.azure.plugins.module_utils._loadbalancer import normalize_loadbalancer
     facts = normalize_loadbalancer(loadbalancer_document(1), "2020-10-01")
     modules = path / "plugins" / "modules"
-    modules.mkdir(parents=True)
+    modules.mkdir(parents=True, exist_ok=True)
     (path / "galaxy.yml").write_text("namespace: diagnostic\nname: imds\nversion: 0.0.1\nreadme: README.md\nauthors: [x]\n",
                                      encoding="utf-8")
-    (modules / "static_facts.py").write_text(DIAGNOSTIC_FACTS_MODULE.replace("json_facts", repr(facts)), encoding="utf-8")
-    (modules / "imports_only.py").write_text(DIAGNOSTIC_IMPORTS_MODULE, encoding="utf-8")
-    (modules / "request_only.py").write_text(REFERENCE_REQUEST_MODULE, encoding="utf-8")
+    for source in sorted(DIAGNOSTIC_MODULES.glob("*.py")):
+        text = source.read_text(encoding="utf-8")
+        if source.stem == "static_facts":
+            text = text.replace("\nFACTS = {}\n", "\nFACTS = %r\n" % (facts,))
+        (modules / source.name).write_text(text, encoding="utf-8")
 
 
 def write_inventory(path, names, endpoints=None):
@@ -311,45 +150,6 @@ def write_inventory(path, names, endpoints=None):
     inventory = {"all": {"hosts": hosts, "vars": {"ansible_connection": "local",
                                                   "ansible_python_interpreter": sys.executable}}}
     return write_json(path, inventory)
-
-
-class EmulatorFleet(object):
-    """tools/imds_emulator.py --fleet in a process of its own."""
-
-    def __init__(self, workdir, scenarios):
-        self.workdir = workdir
-        fleet_file = write_json(workdir / "fleet.json",
-                                {"hosts": [{"name": name, "scenario": scenario, "port": 0}
-                                           for name, scenario in scenarios.items()]})
-        self.ready_file = workdir / "ready.json"
-        if self.ready_file.exists():
-            self.ready_file.unlink()  # only the file of this process says it is ready
-        self.log = open(workdir / "emulator.log", "wb")  # pylint: disable=consider-using-with
-        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, str(EMULATOR), "--fleet", str(fleet_file), "--ready-file", str(self.ready_file)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.endpoints = self._wait()
-
-    def _wait(self):
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.ready_file.exists():
-                return json.loads(self.ready_file.read_text(encoding="utf-8"))["endpoints"]
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit("the IMDS emulator did not start; see %s" % (self.workdir / "emulator.log"))
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 def network_namespace_works():
@@ -368,7 +168,7 @@ def network_namespace_works():
 
 
 def run_playbook(playbook, inventory, env, namespace=False, check=True):
-    command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    command = [tool_path("ansible-playbook"), "-i", str(inventory), str(playbook)]
     if namespace:
         command = ["unshare", "-n", "--"] + command
     cpu_before = _children_cpu()
@@ -392,32 +192,27 @@ def _children_cpu():
 
 # --------------------------------------------------------------------------- measurements
 
-def verify(workdir, cases, inventories, env, namespace_ok):
+def verify(inventories, env, namespace_ok):
     """Before timing anything: the hand-made facts equal the module's, and e really finds no Azure."""
-    same = workdir / "same-facts.yml"
-    same.write_text(PLAY_HEADER.format(name="Same facts", gather="false") + DIY_TASKS + SAME_FACTS_TASKS,
-                    encoding="utf-8")
-    run_playbook(same, inventories["fleet"][min(inventories["fleet"])], env)
+    run_playbook(PLAYBOOKS / "same_facts.yml", inventories["fleet"][min(inventories["fleet"])], env)
     if namespace_ok:
-        not_azure = workdir / "not-azure.yml"
-        not_azure.write_text(cases["e"][1].read_text(encoding="utf-8") + NOT_AZURE_TASKS, encoding="utf-8")
-        run_playbook(not_azure, inventories["plain"][min(inventories["plain"])], env, namespace=True)
+        run_playbook(PLAYBOOKS / "not_azure.yml", inventories["plain"][min(inventories["plain"])], env, namespace=True)
 
 
 def measure_fleet(cases, sizes, rounds, inventories, env, namespace_ok, progress):
     """{"wall" | "cpu": {(case, size): [seconds of each round]}, "failed": {(case, size): [hosts failed]}}."""
     times = {metric: {(case, size): [] for case in cases for size in sizes} for metric in ("wall", "cpu", "failed")}
-    order = [case for case in cases if namespace_ok or not cases[case][3]]
+    order = [case for case in cases if namespace_ok or not cases[case].in_namespace]
     for round_number in range(rounds):
         # Rotate the order so that no case always runs first or right after another.
         shift = round_number % len(order)
         rotated = order[shift:] + order[:shift]
         for size in sizes:
             for case in rotated:
-                _label, playbook, extra_env, namespace = cases[case]
-                inventory = inventories["plain" if namespace else "fleet"][size]
-                elapsed, cpu, failed = run_playbook(playbook, inventory, dict(env, **extra_env), namespace=namespace,
-                                                    check=case not in MAY_FAIL)
+                chosen = cases[case]
+                inventory = inventories["plain" if chosen.in_namespace else "fleet"][size]
+                elapsed, cpu, failed = run_playbook(chosen.playbook, inventory, dict(env, **chosen.environment),
+                                                    namespace=chosen.in_namespace, check=case not in MAY_FAIL)
                 times["wall"][(case, size)].append(elapsed)
                 times["cpu"][(case, size)].append(cpu)
                 times["failed"][(case, size)].append(failed)
@@ -426,13 +221,12 @@ def measure_fleet(cases, sizes, rounds, inventories, env, namespace_ok, progress
     return times
 
 
-def probe_parallel_all_facts(workdir, inventory, env):
+def probe_parallel_all_facts(inventory, env):
     """Run gather_facts with all of setup's facts and the module in parallel once: (hosts failed, why)."""
-    playbook = workdir / "gather_all_parallel.yml"
-    playbook.write_text(gather_play(True), encoding="utf-8")
+    playbook = PLAYBOOKS / "gather_all_parallel.yml"
     probe_env = dict(env, ANSIBLE_FACTS_MODULES="smart,imds.azure.loadbalancer_facts",
                      ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    done = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], env=probe_env,
+    done = subprocess.run([tool_path("ansible-playbook"), "-i", str(inventory), str(playbook)], env=probe_env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     try:
         report = json.loads(done.stdout)
@@ -472,7 +266,7 @@ def build_payload(workdir, env, name, module, args, namespace=False):
     module_utils it imports, as source, in a zip inside a Python script.
     """
     remote = workdir / ("payload-" + name)
-    command = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+    command = [tool_path("ansible"), "localhost", "-i", "localhost,", "-c", "local",
                "-e", "ansible_python_interpreter=" + sys.executable, "-m", module]
     if args:
         command += ["-a", json.dumps(args)]
@@ -528,7 +322,6 @@ def many_rules_document(count):
 
 def measure_render(collections_path, repeats):
     """The role's filter (nginx_listeners) and template, in process, for growing rule counts."""
-    sys.path.insert(0, str(collections_path))
     # pylint: disable=import-outside-toplevel
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar, trust_as_template
@@ -602,10 +395,10 @@ def _fleet_table(add, cases, sizes, medians, namespace_ok):
         header += " | marginal per host (N=%d to %d)" % (sizes[0], sizes[-1])
     add(header + " |")
     add("|" + "---|" * (len(sizes) + 1 + (1 if len(sizes) > 1 else 0)))
-    for case, (label, _playbook, _env, namespace) in cases.items():
-        if namespace and not namespace_ok:
+    for case, chosen in cases.items():
+        if chosen.in_namespace and not namespace_ok:
             continue
-        cells = ["%s: %s" % (case, label)]
+        cells = ["%s: %s" % (case, chosen.label)]
         for size in sizes:
             run = medians[(case, size)]
             cells.append("%.2f s / %.0f ms" % (run, 1000 * run / size))
@@ -630,8 +423,29 @@ def _ratio_pairs(namespace_ok):
     return pairs + [("d1/d0", "d1", "d0"), ("d2/d0", "d2", "d0"), ("d1all/d0all", "d1all", "d0all")]
 
 
-def build_report(cases, sizes, rounds, forks, times, namespace_ok, direct, render, started_at, loads, elapsed,
-                 parallel_all):
+@dataclass
+class FleetRun:
+    """What one run of the fleet part measured, and under which settings."""
+
+    cases: dict
+    sizes: list
+    rounds: int
+    forks: int
+    namespace_ok: bool
+    times: dict          # see measure_fleet
+    parallel_all: dict   # size -> (hosts failed, why), see probe_parallel_all_facts
+    direct: dict         # label -> (wall, CPU, peak RSS), see measure_direct_runs
+    render: dict         # rule count -> (plan, render, config lines), see measure_render
+    started_at: str
+    loads: tuple         # load average at start and end
+    elapsed: float
+    command: str
+
+
+def build_report(run):
+    """The fleet part of RESULTS.md, in Markdown."""
+    cases, sizes, rounds, forks, times = run.cases, run.sizes, run.rounds, run.forks, run.times
+    namespace_ok, direct, render, parallel_all = run.namespace_ok, run.direct, run.render, run.parallel_all
     medians = {metric: {key: statistics.median(values) for key, values in times[metric].items() if values}
                for metric in ("wall", "cpu")}
     lines = []
@@ -720,16 +534,17 @@ def build_report(cases, sizes, rounds, forks, times, namespace_ok, direct, rende
     add("")
     for key, value in machine().items():
         add("- %s: %s" % (key, value))
-    add("- Date: %s" % started_at)
-    add("- Load average (1 min) at start and end: %.2f, %.2f" % loads)
-    add("- Benchmark duration: %.0f s; command: `python benchmarks/run.py --sizes %s --rounds %d --forks %d`"
-        % (elapsed, " ".join(map(str, sizes)), rounds, forks))
+    add("- Date: %s" % run.started_at)
+    add("- Load average (1 min) at start and end: %.2f, %.2f" % run.loads)
+    add("- Benchmark duration: %.0f s; command: `%s`" % (run.elapsed, run.command))
     return "\n".join(lines) + "\n"
 
 
 RESULTS_HEADER = """# Benchmark results
 
-Written by `python benchmarks/run.py` (its --help says what each case runs).
+Written by `python benchmarks/run.py PART...` (its --help says what each case
+runs): each part's figures sit between its `benchmark part` markers, and a
+rerun of one part replaces only those; the notes outside them are kept.
 Every host is this machine, reached with the local connection, each with its
 own emulated IMDS; wall times include ansible-playbook's own start-up, so the
 "marginal per host" column (the slope between the two fleet sizes) shows the
@@ -741,63 +556,111 @@ analysis of these numbers is in docs/fleet.md, "Cost on a fleet".
 """
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="fleet sizes (default: 10 50)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of every case (default: 5)")
-    parser.add_argument("--forks", type=int, default=10, help="ansible forks (default: 10)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default: benchmarks/RESULTS.md)")
-    parser.add_argument("--no-write", action="store_true", help="print the tables only")
-    args = parser.parse_args(argv)
-    sizes = sorted(set(args.sizes))
-    if sizes[0] < 1 or args.rounds < 1 or args.forks < 1:
-        parser.error("sizes, rounds and forks must be positive")
-
+def run_fleet_part(sizes, rounds, forks, command):
+    """Every case on every fleet size, the direct module runs and the in-process render: a FleetRun."""
     started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load_at_start = os.getloadavg()[0]
     clock = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="imds-azure-bench-"))
     emulators = None
     try:
-        collections_path = link_collection(workdir)
+        collections_path = link_collection()
         scenarios = fleet_scenarios(sizes[-1])
         scenarios["big"] = {"description": "1,000 inbound rules", "loadbalancer": many_rules_document(1000)}
-        emulators = EmulatorFleet(workdir, scenarios)
+        emulators = start_fleet(workdir, scenarios)
         names = [host_name(index) for index in range(1, sizes[-1] + 1)]
         inventories = {"fleet": {}, "plain": {}}
         for size in sizes:
             inventories["fleet"][size] = write_inventory(workdir / ("fleet-%d.json" % size), names[:size], emulators.endpoints)
             inventories["plain"][size] = write_inventory(workdir / ("plain-%d.json" % size), names[:size])
-        env = ansible_environment(workdir, collections_path, args.forks)
-        cases = define_cases(workdir)
+        env = benchmark_environment(workdir, collections_path, forks)
+        cases = define_cases()
         namespace_ok = network_namespace_works()
 
-        def progress(message):
-            print(message, file=sys.stderr, flush=True)
-
         progress("checking that the cases compute what they should")
-        verify(workdir, cases, inventories, env, namespace_ok)
+        verify(inventories, env, namespace_ok)
         progress("warming up")
         for case in ("a", "b"):
-            run_playbook(cases[case][1], inventories["fleet"][sizes[0]], env)
-        times = measure_fleet(cases, sizes, args.rounds, inventories, env, namespace_ok, progress)
+            run_playbook(cases[case].playbook, inventories["fleet"][sizes[0]], env)
+        times = measure_fleet(cases, sizes, rounds, inventories, env, namespace_ok, progress)
         progress("gather_facts, all facts, parallel: true")
-        parallel_all = {size: probe_parallel_all_facts(workdir, inventories["fleet"][size], env) for size in sizes}
+        parallel_all = {size: probe_parallel_all_facts(inventories["fleet"][size], env) for size in sizes}
         progress("direct module runs")
         direct = measure_direct_runs(workdir, env, emulators.endpoints[names[0]], emulators.endpoints["big"],
-                                     namespace_ok, repeats=max(15, 3 * args.rounds))
+                                     namespace_ok, repeats=max(3 if rounds == 1 else 15, 3 * rounds))
         progress("nginx render")
-        render = measure_render(collections_path, repeats=max(5, args.rounds))
-        report = build_report(cases, sizes, args.rounds, args.forks, times, namespace_ok, direct, render,
-                              started_at, (load_at_start, os.getloadavg()[0]), time.monotonic() - clock, parallel_all)
+        render = measure_render(collections_path, repeats=max(1 if rounds == 1 else 5, rounds))
+        return FleetRun(cases=cases, sizes=sizes, rounds=rounds, forks=forks, namespace_ok=namespace_ok, times=times,
+                        parallel_all=parallel_all, direct=direct, render=render, started_at=started_at,
+                        loads=(load_at_start, os.getloadavg()[0]), elapsed=time.monotonic() - clock, command=command)
     finally:
         if emulators is not None:
             emulators.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(report)
+
+def progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- results file
+
+PART_START = "<!-- benchmark part: %s -->"
+PART_END = "<!-- end of benchmark part: %s -->"
+PARTS = ("fleet", "large-answer", "role-render")
+
+
+def replace_part(results, name, text):
+    """RESULTS.md with part ``name`` replaced by ``text`` (appended when absent); the other parts stay as they are."""
+    start, end = PART_START % name, PART_END % name
+    block = "%s\n%s%s\n" % (start, text if text.endswith("\n") else text + "\n", end)
+    if start in results and end in results:
+        before, rest = results.split(start, 1)
+        return before + block + rest.split(end, 1)[1].removeprefix("\n")
+    if not results:
+        results = RESULTS_HEADER
+    return results.rstrip("\n") + "\n\n" + block
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parts", nargs="*", choices=PARTS + ("all",), default=["fleet"],
+                        help="what to run: fleet (the default), large-answer (benchmarks/large_answer.py), "
+                             "role-render (benchmarks/role_render.py), or all three")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="fleet sizes (default: 10 50)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of every case (default: 5)")
+    parser.add_argument("--forks", type=int, default=10, help="ansible forks (default: 10)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run that shows every part works: 3 hosts, 1 round, few repeats; writes nothing")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default: benchmarks/RESULTS.md)")
+    parser.add_argument("--no-write", action="store_true", help="print the tables only")
+    args = parser.parse_args(argv)
+    parts = PARTS if "all" in args.parts else tuple(dict.fromkeys(args.parts))
+    if args.quick:
+        args.sizes, args.rounds, args.no_write = [3], 1, True
+    sizes = sorted(set(args.sizes))
+    if sizes[0] < 1 or args.rounds < 1 or args.forks < 1:
+        parser.error("sizes, rounds and forks must be positive")
+
+    reports = {}
+    if "fleet" in parts:
+        command = "python benchmarks/run.py --sizes %s --rounds %d --forks %d" % (
+            " ".join(map(str, sizes)), args.rounds, args.forks)
+        reports["fleet"] = build_report(run_fleet_part(sizes, args.rounds, args.forks, command))
+    if "large-answer" in parts:
+        progress("largest answer")
+        reports["large-answer"] = large_answer.report(rounds=1 if args.quick else large_answer.DEFAULT_ROUNDS)
+    if "role-render" in parts:
+        progress("nginx_frontends at scale")
+        reports["role-render"] = role_render.report((100,) if args.quick else (1000, 5000), repeats=1 if args.quick else 3)
+
+    for name in parts:
+        print(reports[name])
     if not args.no_write:
-        args.output.write_text(RESULTS_HEADER + report, encoding="utf-8")
+        results = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        for name in parts:
+            results = replace_part(results, name, reports[name])
+        args.output.write_text(results, encoding="utf-8")
         print("written to %s" % args.output, file=sys.stderr)
     return 0
 

@@ -17,18 +17,18 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCENARIO="${IMDS_SCENARIO:-documented}"
 DEMO_DIR="${REPO_ROOT}/.cache/demo"
 COLLECTIONS_PATH="${REPO_ROOT}/.cache/collections"
-READY_TIMEOUT_SECONDS=20
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf '==> demo failed: %s\n' "$*" >&2; exit 1; }
 
-EMULATOR_PID=""
+EMULATOR_STARTED=""
+# The test support's launcher starts the emulator, waits until it is ready and
+# stops it by the PID it recorded (tests/support/emulator.py).
 stop_emulator() {
-    if [[ -n "${EMULATOR_PID}" ]] && kill -0 "${EMULATOR_PID}" 2>/dev/null; then
-        kill -TERM "${EMULATOR_PID}" 2>/dev/null || true
-        wait "${EMULATOR_PID}" 2>/dev/null || true
+    if [[ -n "${EMULATOR_STARTED}" ]]; then
+        "${PYTHON}" "${REPO_ROOT}/tests/support/emulator.py" --workdir "${DEMO_DIR}/emulator" --stop || true
     fi
-    EMULATOR_PID=""
+    EMULATOR_STARTED=""
 }
 trap stop_emulator EXIT
 trap 'exit 130' INT TERM
@@ -54,24 +54,10 @@ ansible-galaxy collection install --offline --force -p "${COLLECTIONS_PATH}" "${
     || { cat "${DEMO_DIR}/install.log" >&2; die "ansible-galaxy collection install"; }
 
 say "starting the IMDS emulator (scenario: ${SCENARIO})"
-ready_file="${DEMO_DIR}/emulator-ready.json"
-"${PYTHON}" "${REPO_ROOT}/tools/imds_emulator.py" --scenario "${SCENARIO}" --host 127.0.0.1 --port 0 \
-    --ready-file "${ready_file}" >"${DEMO_DIR}/emulator.log" 2>&1 </dev/null &
-EMULATOR_PID=$!
-
-deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
-until [[ -s "${ready_file}" ]]; do
-    if ! kill -0 "${EMULATOR_PID}" 2>/dev/null; then
-        cat "${DEMO_DIR}/emulator.log" >&2
-        die "the emulator stopped before it was ready"
-    fi
-    if ((SECONDS >= deadline)); then
-        cat "${DEMO_DIR}/emulator.log" >&2
-        die "the emulator was not ready within ${READY_TIMEOUT_SECONDS}s"
-    fi
-    sleep 0.1
-done
-endpoint="$("${PYTHON}" -c 'import json, sys; print(json.load(open(sys.argv[1]))["endpoints"]["default"])' "${ready_file}")"
+EMULATOR_STARTED=1
+endpoint="$("${PYTHON}" "${REPO_ROOT}/tests/support/emulator.py" --workdir "${DEMO_DIR}/emulator" -- \
+    --scenario "${SCENARIO}" --host 127.0.0.1 --port 0)" \
+    || { cat "${DEMO_DIR}/emulator/emulator.log" >&2 2>/dev/null; die "the emulator did not start"; }
 say "emulator listening on ${endpoint}"
 
 # The role writes nginx.conf here instead of /etc/nginx, and nginx -t checks it.

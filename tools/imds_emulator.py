@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Local emulator of the Azure Instance Metadata Service (IMDS).
 #
 # Serves /metadata/loadbalancer, /metadata/instance (with route filtering),

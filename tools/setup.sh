@@ -179,6 +179,15 @@ PY
     done
 }
 
+# The benchmarks import the test support package (tests/support) and the
+# emulator (tools/) as pytest does through pytest.ini's pythonpath: a .pth file
+# puts the same two directories on the path of the environment's Python.
+link_test_support() {
+    local site
+    site="$("${VENV}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    printf '%s\n' "${REPO_ROOT}/tests" "${REPO_ROOT}/tools" >"${site}/imds_azure_test_support.pth"
+}
+
 # --- version matrix ----------------------------------------------------------
 # Kept apart from the functions above so that changes to either merge cleanly.
 
@@ -187,7 +196,7 @@ MATRIX_VENVS="${REPO_ROOT}/.cache/matrix"
 
 # find_python X.Y: pythonX.Y from the system directories or pyenv's versions
 # (never pyenv's shims, which may point elsewhere); the same search as
-# tests/e2e/ansible_env.py.
+# tests/support/ansible_env.py.
 find_python() {
     local version="$1" name="python$1" candidate pyenv_pythons
     local pyenv_root="${PYENV_ROOT:-${HOME}/.pyenv}"
@@ -268,6 +277,7 @@ main() {
     create_venv
     install_python_requirements
     install_pip_bootstrap_for_ansible_test
+    link_test_support
     if [[ "${1:-}" == --matrix ]]; then
         install_matrix_venvs
         link_host_pythons

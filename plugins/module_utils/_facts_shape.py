@@ -5,7 +5,8 @@
 """The keys every azure_loadbalancer facts dictionary has, and the facts of a host without load balancer metadata.
 
 Apart from _loadbalancer.py so that hosts without load balancer metadata (or
-not on Azure) get their facts without compiling the normalisers.
+not on Azure) get their facts without compiling the normalisers: see
+"Module load time" in CONTRIBUTING.md.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -18,11 +18,9 @@ The client
 - with the default endpoint, checks the DMI chassis asset tag first so that
   hosts which are not Azure VMs get a fast answer instead of a hang.
 
-Modules compile this file on every run on every host, so it holds only what
-every request runs. The HTTP exchange (_imds_http.py, with http.client) is
-loaded only once a connection is open, and failures (messages, advice, retry
-decisions, in _imds_failures.py) only when something fails: hosts that are
-not Azure VMs load none of them.
+It holds only what every request runs; the HTTP exchange (_imds_http.py) and
+the failures (_imds_failures.py) load lazily: see "Module load time" in
+CONTRIBUTING.md.
 """
 
 from __future__ import absolute_import, division, print_function

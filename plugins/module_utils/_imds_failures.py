@@ -4,9 +4,8 @@
 
 """What went wrong with an IMDS request, what the user can do, and whether to retry.
 
-The client in _imds.py imports this module only when something fails: a
-module run that gets its answer at the first attempt never loads or compiles
-it, and every run on every host pays for what it loads.
+The client in _imds.py imports this module only when something fails (see
+"Module load time" in CONTRIBUTING.md).
 """
 
 from __future__ import absolute_import, division, print_function

@@ -4,9 +4,8 @@
 
 """The HTTP exchange of one IMDS request, over a connection the client has opened.
 
-Loaded by the client only once a connection is open, so hosts where nothing
-answers at the IMDS address (hosts that are not Azure VMs) compile neither
-this file nor http.client.
+Loaded by the client only once a connection is open (see "Module load time"
+in CONTRIBUTING.md).
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Shared fixtures for the end-to-end tests: they build and install the
 # collection as a user would, run the IMDS emulator (tools/imds_emulator.py)
 # on loopback ports, and run ansible-playbook against them.
@@ -12,236 +9,35 @@ __metaclass__ = type
 #   emulator            (factory) emulator("documented" | {...} | path) -> Emulator
 #   emulator_fleet      (factory) emulator_fleet({"vm1": "documented", ...}) -> EmulatorFleet
 #   run_playbook        (function) run_playbook(yaml_text_or_path, ...) -> PlaybookResult
+#   nginx_binary, nginx_instance, lb_namespace, test_ca, ...  from support.nginx
 #
 # Everything listens on and talks to 127.0.0.1 only.
 
-import json
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import pytest
-import yaml
 
-# Re-exported: helper modules reach these through the conftest module.
-from ansible_env import MANAGED_HOST_PYTHON, TOOLS_BIN, ansible_environment, tool_path  # noqa: F401 pylint: disable=unused-import
+# The support package's own checks report like a test's asserts.
+pytest.register_assert_rewrite("support")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EMULATOR_SCRIPT = REPO_ROOT / "tools" / "imds_emulator.py"
-EMULATOR_READY_TIMEOUT = 20.0
-EMULATOR_STOP_TIMEOUT = 10.0
-CONTROL_TIMEOUT = 10.0
-ANSIBLE_TIMEOUT = 600.0
-GALAXY_TIMEOUT = 180.0
+from support.ansible_env import tool_path  # noqa: E402 pylint: disable=wrong-import-position
+from support.emulator import start_emulator, start_fleet  # noqa: E402 pylint: disable=wrong-import-position
+from support.playbook import (  # noqa: E402 pylint: disable=wrong-import-position
+    ANSIBLE_TIMEOUT, build_and_install, run_ansible_playbook,
+)
 
-DEFAULT_INVENTORY = "[all]\nlocalhost ansible_connection=local\n"
-
-# Control requests go straight to the emulator, whatever proxy the environment names.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _run(command, env, cwd, timeout, what):
-    """Run a command to completion; a hang becomes a clear test failure."""
-    try:
-        return subprocess.run(
-            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-            text=True, timeout=timeout, check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(
-            f"{what} did not finish within {timeout:.0f}s: {' '.join(map(str, command))}\n"
-            f"stdout:\n{exc.stdout or ''}\nstderr:\n{exc.stderr or ''}"
-        ) from None
-
+# Fixtures that live with their helpers: nginx, namespaces and test CAs; the version matrix.
+pytest_plugins = ["support.nginx", "support.matrix"]
 
 # --------------------------------------------------------------------------- collection
-
-
-@dataclass
-class CollectionInstall:
-    """The collection as built and installed by ansible-galaxy."""
-
-    path: Path             # use as ANSIBLE_COLLECTIONS_PATH
-    collection_dir: Path   # path/ansible_collections/imds/azure
-    tarball: Path
-    version: str
 
 
 @pytest.fixture(scope="session")
 def collection_install(tmp_path_factory):
     """Build the collection from the checkout and install the tarball into a private collections path."""
-    workdir = tmp_path_factory.mktemp("collection")
-    dist = workdir / "dist"
-    collections_path = workdir / "collections"
-    dist.mkdir()
-    collections_path.mkdir()
-    env = ansible_environment(workdir, collections_path)
-    galaxy = tool_path("ansible-galaxy")
-
-    built = _run([galaxy, "collection", "build", str(REPO_ROOT), "--output-path", str(dist)],
-                 env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection build")
-    tarballs = sorted(dist.glob("imds-azure-*.tar.gz"))
-    if built.returncode != 0 or len(tarballs) != 1:
-        raise AssertionError(f"building the collection failed (exit {built.returncode}):\n{built.stdout}\n{built.stderr}")
-
-    installed = _run([galaxy, "collection", "install", "--offline", "--force", "-p", str(collections_path), str(tarballs[0])],
-                     env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection install")
-    collection_dir = collections_path / "ansible_collections" / "imds" / "azure"
-    manifest = collection_dir / "MANIFEST.json"
-    if installed.returncode != 0 or not manifest.is_file():
-        raise AssertionError(f"installing the collection failed (exit {installed.returncode}):\n{installed.stdout}\n{installed.stderr}")
-
-    version = json.loads(manifest.read_text(encoding="utf-8"))["collection_info"]["version"]
-    return CollectionInstall(path=collections_path, collection_dir=collection_dir, tarball=tarballs[0], version=version)
+    install, _outputs = build_and_install(tmp_path_factory.mktemp("collection"), tool_path("ansible-galaxy"))
+    return install
 
 
 # --------------------------------------------------------------------------- emulator
-
-
-class EmulatorEndpoint:
-    """Control client for one emulated VM (GET /__emulator__/requests, PUT /__emulator__/scenario, ...)."""
-
-    def __init__(self, name, endpoint):
-        self.name = name
-        self.endpoint = endpoint
-
-    def __repr__(self):
-        return f"EmulatorEndpoint({self.name!r}, {self.endpoint!r})"
-
-    def _control(self, method, path, document=None):
-        data = None if document is None else json.dumps(document).encode("utf-8")
-        request = urllib.request.Request(self.endpoint + "/__emulator__/" + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with _DIRECT.open(request, timeout=CONTROL_TIMEOUT) as response:
-                return json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")
-            raise AssertionError(f"emulator {self.name}: {method} /__emulator__/{path} answered {exc.code}: {body}") from None
-
-    def requests(self):
-        """IMDS requests the emulator received so far, oldest first (dicts with method, path, query, headers, status, ...)."""
-        return self._control("GET", "requests")["requests"]
-
-    def scenario(self):
-        """The scenario in force, with defaults filled in."""
-        return self._control("GET", "scenario")
-
-    def set_scenario(self, scenario):
-        """Replace the scenario; the emulator validates it and answers 400 (raised here) when it is invalid."""
-        return self._control("PUT", "scenario", scenario)
-
-    def reset(self):
-        """Forget recorded requests and fault progress."""
-        return self._control("POST", "reset", {})
-
-
-class _EmulatorProcess:
-    """One tools/imds_emulator.py process and the endpoints it announced."""
-
-    def __init__(self, arguments, workdir):
-        self.workdir = Path(workdir)
-        self.ready_file = self.workdir / "ready.json"
-        self.log_path = self.workdir / "emulator.log"
-        command = [sys.executable, str(EMULATOR_SCRIPT)] + list(arguments) + ["--ready-file", str(self.ready_file)]
-        with open(self.log_path, "wb") as log:
-            # Own session: stopping it never signals the test process group.
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=str(self.workdir), start_new_session=True)
-        self.endpoints = self._wait_until_ready(command)
-
-    def log(self):
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def _wait_until_ready(self, command):
-        deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.ready_file.exists():
-                # The emulator replaces the file atomically: it is complete once it exists.
-                endpoints = json.loads(self.ready_file.read_text(encoding="utf-8"))["endpoints"]
-                if endpoints:
-                    return endpoints
-            exit_code = self.process.poll()
-            if exit_code is not None:
-                raise AssertionError(f"emulator exited with {exit_code} before it was ready: {' '.join(command)}\n{self.log()}")
-            time.sleep(0.02)
-        self.stop()
-        raise AssertionError(f"emulator not ready within {EMULATOR_READY_TIMEOUT:.0f}s: {' '.join(command)}\n{self.log()}")
-
-    @property
-    def running(self):
-        return self.process.poll() is None
-
-    def stop(self):
-        """Stop the emulator (SIGTERM, then SIGKILL if it lingers); safe to call twice."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=EMULATOR_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=EMULATOR_STOP_TIMEOUT)
-        return self.process.returncode
-
-
-class _ProcessOwner:
-    """Lifecycle of the emulator process behind an Emulator or an EmulatorFleet."""
-
-    _process = None
-
-    @property
-    def running(self):
-        return self._process.running
-
-    def log(self):
-        """What the emulator printed (stdout and stderr)."""
-        return self._process.log()
-
-    def stop(self):
-        return self._process.stop()
-
-
-class Emulator(_ProcessOwner, EmulatorEndpoint):
-    """A single emulated VM: ``.endpoint`` is its base URL, e.g. http://127.0.0.1:40123."""
-
-    def __init__(self, process):
-        super().__init__("default", process.endpoints["default"])
-        self._process = process
-
-
-class EmulatorFleet(_ProcessOwner):
-    """Several emulated VMs served by one process, each on its own port."""
-
-    def __init__(self, process):
-        self._process = process
-        self.endpoints = dict(process.endpoints)
-        self.hosts = {name: EmulatorEndpoint(name, endpoint) for name, endpoint in self.endpoints.items()}
-
-    def __getitem__(self, name):
-        return self.hosts[name]
-
-
-def _scenario_reference(scenario, workdir, name):
-    """Turn a scenario given as a bundled name, a path or a dict into what --scenario accepts."""
-    if isinstance(scenario, dict):
-        path = Path(workdir) / f"{name}.json"
-        path.write_text(json.dumps(scenario, indent=2), encoding="utf-8")
-        return str(path)
-    if isinstance(scenario, Path):
-        return str(scenario.resolve())
-    if isinstance(scenario, str) and scenario:
-        candidate = Path(scenario)
-        return str(candidate.resolve()) if candidate.is_file() else scenario
-    raise TypeError(f"a scenario is a bundled scenario name, a path or a dict, not {scenario!r}")
 
 
 @pytest.fixture
@@ -255,15 +51,13 @@ def emulator(tmp_path_factory):
     started = []
 
     def start(scenario="documented"):
-        workdir = tmp_path_factory.mktemp("emulator")
-        reference = _scenario_reference(scenario, workdir, "scenario")
-        process = _EmulatorProcess(["--scenario", reference, "--host", "127.0.0.1", "--port", "0"], workdir)
-        started.append(process)
-        return Emulator(process)
+        emulator = start_emulator(tmp_path_factory.mktemp("emulator"), scenario)
+        started.append(emulator)
+        return emulator
 
     yield start
-    for process in started:
-        process.stop()
+    for emulator in started:
+        emulator.stop()
 
 
 @pytest.fixture
@@ -278,153 +72,16 @@ def emulator_fleet(tmp_path_factory):
     def start(hosts):
         if not hosts:
             raise ValueError("emulator_fleet needs at least one host")
-        workdir = tmp_path_factory.mktemp("emulator-fleet")
-        entries = []
-        for name, scenario in hosts.items():
-            reference = scenario if isinstance(scenario, dict) else _scenario_reference(scenario, workdir, name)
-            entries.append({"name": name, "scenario": reference, "port": 0, "host": "127.0.0.1"})
-        fleet_file = workdir / "fleet.json"
-        fleet_file.write_text(json.dumps({"hosts": entries}, indent=2), encoding="utf-8")
-        process = _EmulatorProcess(["--fleet", str(fleet_file)], workdir)
-        started.append(process)
-        return EmulatorFleet(process)
+        fleet = start_fleet(tmp_path_factory.mktemp("emulator-fleet"), hosts)
+        started.append(fleet)
+        return fleet
 
     yield start
-    for process in started:
-        process.stop()
+    for fleet in started:
+        fleet.stop()
 
 
 # --------------------------------------------------------------------------- ansible-playbook
-
-
-@dataclass
-class TaskResult:
-    """One host's result of one task, as the ansible.posix.json callback reports it."""
-
-    play: str
-    task: str
-    host: str
-    result: dict = field(repr=False)
-
-
-class PlaybookResult:
-    """Outcome of one ansible-playbook run.
-
-    ``rc``, ``stdout``, ``stderr``: the process' own. ``report``: the parsed
-    JSON report (None when ansible-playbook stopped before printing one, e.g.
-    on a syntax error). ``task(name, host)`` returns that host's result dict.
-    """
-
-    def __init__(self, command, rc, stdout, stderr):
-        self.command = command
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-        self.report = _parse_json_report(stdout)
-        self.results = []
-        for play in (self.report or {}).get("plays", []):
-            play_name = play.get("play", {}).get("name", "")
-            for task in play.get("tasks", []):
-                task_name = task.get("task", {}).get("name", "")
-                for host, result in task.get("hosts", {}).items():
-                    self.results.append(TaskResult(play_name, task_name, host, result))
-
-    def __str__(self):
-        return self.describe()
-
-    def describe(self):
-        """A summary for assertion messages: command, exit code, failed tasks and stderr."""
-        lines = [f"ansible-playbook exited {self.rc}: {' '.join(self.command)}"]
-        for entry in self.results:
-            if entry.result.get("failed") or entry.result.get("unreachable"):
-                message = entry.result.get("msg", "")
-                lines.append(f"  FAILED {entry.host} | {entry.task}: {message}")
-        if self.report is None:
-            lines.append("no JSON report; stdout:\n" + self.stdout[-4000:])
-        if self.stderr.strip():
-            lines.append("stderr:\n" + self.stderr[-4000:])
-        return "\n".join(lines)
-
-    @property
-    def stats(self):
-        """Per-host counters: {"localhost": {"ok": 3, "changed": 0, "failures": 0, ...}}."""
-        return (self.report or {}).get("stats", {})
-
-    def task_names(self, host=None):
-        """Names of the tasks that ran (on host, if given), in order."""
-        return [entry.task for entry in self.results if host is None or entry.host == host]
-
-    def task_results(self, name, host="localhost"):
-        """Every result of the tasks called name on host, in order (a role's task may be named bare or "role : name")."""
-        return [
-            entry.result for entry in self.results
-            if entry.host == host and (entry.task == name or entry.task.endswith(" : " + name))
-        ]
-
-    def task(self, name, host="localhost", occurrence=None):
-        """The result dict of task name on host; occurrence picks one when the name ran more than once."""
-        matches = self.task_results(name, host)
-        if not matches:
-            raise AssertionError(f"no result for task {name!r} on {host}; tasks that ran there: {self.task_names(host)}\n{self.describe()}")
-        if occurrence is None:
-            if len(matches) > 1:
-                raise AssertionError(f"task {name!r} ran {len(matches)} times on {host}; pass occurrence=")
-            return matches[0]
-        return matches[occurrence]
-
-    def assert_ok(self):
-        """Fail the test, with the details, unless ansible-playbook exited 0."""
-        assert self.rc == 0, self.describe()
-        return self
-
-
-def _parse_json_report(stdout):
-    """The JSON document the callback printed; tolerant of lines printed before it."""
-    text = stdout.strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    decoder = json.JSONDecoder()
-    position = 0
-    for line in stdout.splitlines(keepends=True):
-        if line.startswith("{"):
-            try:
-                return decoder.raw_decode(stdout, position)[0]
-            except ValueError:
-                pass
-        position += len(line)
-    return None
-
-
-def _write_input(workdir, name, content, suffix):
-    """Text becomes a file in workdir; an existing path is used as it is."""
-    if isinstance(content, Path):
-        return str(content.resolve())
-    if "\n" not in content and Path(content).is_file():
-        return str(Path(content).resolve())
-    path = Path(workdir) / (name + suffix)
-    path.write_text(content, encoding="utf-8")
-    return str(path)
-
-
-def _inventory_file(workdir, inventory):
-    if inventory is None:
-        inventory = DEFAULT_INVENTORY
-    if isinstance(inventory, dict):
-        path = Path(workdir) / "inventory.yml"
-        path.write_text(yaml.safe_dump(inventory, default_flow_style=False), encoding="utf-8")
-        return str(path)
-    if isinstance(inventory, str) and "\n" in inventory:
-        # YAML inventories need a .yml name to be read as YAML; anything else is INI.
-        try:
-            parsed = yaml.safe_load(inventory)
-        except yaml.YAMLError:
-            parsed = None
-        return _write_input(workdir, "inventory", inventory, ".yml" if isinstance(parsed, dict) else ".ini")
-    return _write_input(workdir, "inventory", inventory, ".ini")
 
 
 @pytest.fixture
@@ -444,20 +101,8 @@ def run_playbook(collection_install, tmp_path_factory):
     """
 
     def run(playbook, inventory=None, extra_vars=None, env=None, check=False, extra_args=(), timeout=ANSIBLE_TIMEOUT):
-        workdir = tmp_path_factory.mktemp("playbook")
-        command = [tool_path("ansible-playbook"), "-i", _inventory_file(workdir, inventory)]
-        if extra_vars:
-            vars_file = workdir / "extra_vars.json"
-            vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
-            command += ["-e", "@" + str(vars_file)]
-        if check:
-            command.append("--check")
-        command += list(extra_args)
-        command.append(_write_input(workdir, "playbook", playbook, ".yml"))
-
-        environment = ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-        environment.update(env or {})
-        completed = _run(command, environment, workdir, timeout, "ansible-playbook")
-        return PlaybookResult(command, completed.returncode, completed.stdout, completed.stderr)
+        return run_ansible_playbook(tool_path("ansible-playbook"), collection_install.path,
+                                    tmp_path_factory.mktemp("playbook"), playbook, inventory, extra_vars, env,
+                                    (["--check"] if check else []) + list(extra_args), timeout)
 
     return run

@@ -46,8 +46,6 @@ What is checked:
   not recipes must compile.
 """
 
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
 
 import ast
 import itertools
@@ -57,15 +55,14 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ansible_env import TOOLS_BIN, ansible_environment, tool_path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from support.ansible_env import TOOLS_BIN, ansible_environment, tool_path
+from support.paths import REPO_ROOT
+from support.recipes import Block, parse_blocks
 DOCUMENTS = [REPO_ROOT / "README.md"] + sorted((REPO_ROOT / "docs").glob("*.md"))
 
 RECIPE_TIMEOUT = 420.0
@@ -73,59 +70,12 @@ STOP_TIMEOUT = 10.0
 STOP_GRACE = 5.0
 OUTPUT_TAIL = 12000
 
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})(?P<lang>[A-Za-z0-9_+-]*)[ \t]*$")
-MARKER = re.compile(r"^[ \t]*<!--[ \t]*(?P<kind>[a-z-]+):[ \t]*(?P<value>.*?)[ \t]*-->[ \t]*$")
 RECIPE_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 MARKER_KINDS = ("recipe", "not-run", "file")
 SHELL_LANGS = ("bash", "shell", "console", "zsh", "shell-session", "shellsession")
 RECIPE_LANGS = {"sh": ["bash", "-e", "-o", "pipefail"], "python": ["python3"]}
 
 _NAMESPACE_NUMBERS = itertools.count(1)
-
-
-@dataclass
-class Block:
-    """One fenced block of a document and the marker on the line before it."""
-
-    document: Path
-    line: int      # of the opening fence, 1-based
-    lang: str
-    kind: str      # recipe, not-run, file, or "" without a marker
-    value: str     # the recipe name, the reason or the path
-    text: str
-
-    @property
-    def where(self):
-        try:
-            shown = self.document.relative_to(REPO_ROOT)
-        except ValueError:
-            shown = self.document.name
-        return "%s:%d" % (shown, self.line)
-
-
-def parse_blocks(document):
-    """The fenced blocks of a Markdown file, with their markers (lang is "" for a bare fence)."""
-    lines = document.read_text(encoding="utf-8").splitlines()
-    blocks = []
-    index = 0
-    while index < len(lines):
-        opening = FENCE.match(lines[index])
-        if not opening:
-            index += 1
-            continue
-        indent, ticks = opening.group("indent"), opening.group("ticks")
-        body = []
-        end = index + 1
-        while end < len(lines) and lines[end].strip() != ticks:
-            line = lines[end]
-            body.append(line[len(indent):] if line.startswith(indent) else line.lstrip())
-            end += 1
-        marker = MARKER.match(lines[index - 1]) if index > 0 else None
-        kind, value = (marker.group("kind"), marker.group("value")) if marker else ("", "")
-        blocks.append(Block(document, index + 1, opening.group("lang").lower(), kind, value,
-                            "\n".join(body) + "\n"))
-        index = end + 1
-    return blocks
 
 
 def document_id(document):
@@ -309,7 +259,7 @@ def recipe_environment(workspace, home):
     return env
 
 
-class Namespace(object):
+class Namespace:
     """A network namespace with only a loopback interface, for one recipe."""
 
     def __init__(self):

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # ansible-doc on the installed collection, as users read it: every module and
 # filter of the checkout is listed and renders with its description,
 # examples and return values, and the role shows its argument spec.
@@ -11,13 +8,11 @@ __metaclass__ = type
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from ansible_env import ansible_environment, tool_path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from support.ansible_env import ansible_environment, tool_path
+from support.paths import REPO_ROOT
 DOC_TIMEOUT = 120.0
 
 

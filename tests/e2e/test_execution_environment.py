@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # AWX and Red Hat Ansible Automation Platform: they run jobs with
 # ansible-runner, inside execution environments that ansible-builder makes.
 #
@@ -26,12 +23,11 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_env import REPO_ROOT, TOOLS_BIN, ansible_environment, matrix_controller, tool_path
-from conftest import GALAXY_TIMEOUT, _run
-from matrix_support import VM_PRIVATE_IP, nginx_check, nginx_private_paths, one_rule_vm_scenario
-from matrix_support import matrix_collection  # noqa: F401 pylint: disable=unused-import
+from support.ansible_env import TOOLS_BIN, ansible_environment, matrix_controller, tool_path
+from support.matrix import VM_PRIVATE_IP, nginx_check, nginx_private_paths, one_rule_vm_scenario
+from support.paths import REPO_ROOT
+from support.playbook import GALAXY_TIMEOUT, run_command
 
-pytest_plugins = ["nginx_fixtures"]
 
 EE_DEFINITION = REPO_ROOT / "examples" / "ee" / "execution-environment.yml"
 BUILDER_TIMEOUT = 180.0
@@ -84,9 +80,9 @@ def test_galaxy_and_introspection_steps_of_the_build(build_context, tmp_path):
     controller = matrix_controller(ee_core_release())
     collections = tmp_path / "collections"
     env = ansible_environment(tmp_path, collections, tools_bin=controller.bin_dir)
-    installed = _run([controller.tool("ansible-galaxy"), "collection", "install", "--offline", "-r", "requirements.yml",
-                      "--collections-path", str(collections)], env, build_context / "_build", GALAXY_TIMEOUT,
-                     "ansible-galaxy collection install -r requirements.yml")
+    installed = run_command([controller.tool("ansible-galaxy"), "collection", "install", "--offline", "-r",
+                             "requirements.yml", "--collections-path", str(collections)], env, build_context / "_build",
+                            GALAXY_TIMEOUT, "ansible-galaxy collection install -r requirements.yml")
     assert installed.returncode == 0, installed.stdout + installed.stderr
     collection_dir = collections / "ansible_collections" / "imds" / "azure"
     assert (collection_dir / "meta" / "execution-environment.yml").is_file()

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The modules under IMDS faults, end to end: each inventory host is its own
 # emulated VM whose IMDS misbehaves in one way. All hosts run in one
 # ansible-playbook run (forks = hosts, strategy free), so the slow cases
@@ -21,9 +18,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from faults_support import (
+from support.ansible_env import MANAGED_HOST_PYTHON
+from support.faults import (
     INFO_TASK,
-    LOADBALANCER_PATH,
     LOADBALANCER_TASK,
     MODULES_PLAYBOOK,
     POISON_FRONTEND,
@@ -35,7 +32,6 @@ from faults_support import (
     SilentListener,
     TrapServer,
     bundled_scenario,
-    harness,
     module_seconds,
     once,
     first_role_run,
@@ -47,6 +43,7 @@ from faults_support import (
     traceback_lines,
     with_faults,
 )
+from support.paths import LOADBALANCER_PATH
 
 # The client's constants (plugins/module_utils/_imds.py); the bounds below are
 # stated in terms of them, as docs/reliability.md does.
@@ -62,7 +59,7 @@ ARRIVAL_JITTER = 0.05
 # which the module reports, may exceed it only by this much (the last read's
 # bookkeeping, a sleep that wakes late on a busy machine).
 IMDS_SECONDS_SLACK = 1.0
-# The module process as a whole (faults_support.timed_interpreters) also
+# The module process as a whole (support.faults.timed_interpreters) also
 # starts Python and unpacks the module, with every host of the run starting
 # at once on a small machine: generous, it only catches a run that does far
 # more than its read, such as a retry loop past its budget.
@@ -312,7 +309,7 @@ def _result(run, host):
 @pytest.fixture
 def matrix(emulator_fleet, run_playbook, tmp_path_factory, collection_install):
     """The fault matrix run, done once for all the tests that look at it."""
-    python = harness(collection_install).MANAGED_HOST_PYTHON
+    python = MANAGED_HOST_PYTHON
     return once("fault matrix", lambda: _run_matrix(emulator_fleet, run_playbook, tmp_path_factory, python))
 
 

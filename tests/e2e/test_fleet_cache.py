@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Fact caching for fleets, with the playbooks and ansible.cfg of
 # examples/fleet: one run gathers the load balancer facts of many emulated
 # VMs into a real cache (jsonfile files, or a real redis-server), later runs
@@ -12,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from fleet_support import (
+from support.fleet import (
     Fleet,
     JsonfileCache,
     RedisCache,

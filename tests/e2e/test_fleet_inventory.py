@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Inventory groups from cached facts: examples/fleet/inventory/
 # 02-loadbalancer-groups.yml (ansible.builtin.constructed) on top of a static
 # inventory builds one group per frontend IP and per backend port from the
@@ -12,20 +9,17 @@ __metaclass__ = type
 
 import json
 import subprocess
-import sys
-
 import pytest
 import yaml
+from imds_emulator import load_fleet
 
-from fleet_support import (
+from support.fleet import (
     EXAMPLES,
-    REPO_ROOT,
     Fleet,
     JsonfileCache,
     RedisCache,
     RedisServer,
     WEB_FRONTENDS,
-    ansible_command_environment,
     copy_examples,
     expected_summary,
     fleet_scenarios,
@@ -33,6 +27,7 @@ from fleet_support import (
     safe_group_suffix,
     tool,
 )
+from support.ansible_env import ansible_environment
 
 LB_HOSTS = 9
 NO_LB_HOST = "vm10"       # answers 404: no Standard load balancer
@@ -93,7 +88,7 @@ def test_constructed_groups_come_from_cached_facts(fleet, collection_install, tm
     static_inventory.write_text(yaml.safe_dump(fleet.inventory), encoding="utf-8")
     constructed = fleet.workspace / "inventory" / "02-loadbalancer-groups.yml"
 
-    environment = ansible_command_environment(tmp_path, collection_install.path, fleet.environment)
+    environment = ansible_environment(tmp_path, collection_install.path, fleet.environment)
     listed = subprocess.run(
         [tool("ansible-inventory"), "-i", str(static_inventory), "-i", str(constructed), "--list"],
         env=environment, cwd=str(tmp_path), capture_output=True, text=True, timeout=300, check=False)
@@ -151,11 +146,6 @@ def test_example_playbooks_fail_clearly_without_hosts(playbook, run_playbook, tm
 
 def test_emulated_example_inventory_matches_its_fleet_file():
     # examples/fleet/emulated: one emulated VM per host, each inventory host pointing at its own port.
-    sys.path.insert(0, str(REPO_ROOT / "tools"))
-    try:
-        from imds_emulator import load_fleet  # pylint: disable=import-outside-toplevel
-    finally:
-        sys.path.remove(str(REPO_ROOT / "tools"))
     specs = load_fleet(EXAMPLES / "emulated" / "fleet.json")
     inventory = yaml.safe_load((EXAMPLES / "emulated" / "hosts.yml").read_text(encoding="utf-8"))
     endpoints = {name: host["imds_endpoint"] for name, host in inventory["all"]["hosts"].items()}

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Scale-set instances configuring themselves: ansible-pull checks out a git
 # repository holding examples/fleet/pull/local.yml and runs it against the
 # instance itself. The playbook reads the load balancer facts from the IMDS
@@ -17,17 +14,14 @@ import shutil
 import subprocess
 import sys
 
-import pytest
+from support.ansible_env import ansible_environment
+from support.fleet import EXAMPLES, tool
+from support.nginx import PRIVATE_V4, eventually
+from support.paths import LOADBALANCER_PATH, REPO_ROOT
+from support.recipes import parse_blocks
 
-pytest.register_assert_rewrite("nginx_fixtures")
 
-from fleet_support import EXAMPLES, LOADBALANCER_PATH, ansible_command_environment, tool  # noqa: E402
-from nginx_fixtures import PRIVATE_V4, eventually  # noqa: E402
-from test_doc_recipes import REPO_ROOT, parse_blocks  # noqa: E402
-
-pytest_plugins = ["nginx_fixtures"]
-
-# The instance's private IP, on lo of the test's network namespace where nginx runs (nginx_fixtures.lb_namespace).
+# The instance's private IP, on lo of the test's network namespace where nginx runs (support.nginx.lb_namespace).
 PRIVATE_IP = PRIVATE_V4
 FRONTEND_IP = "20.50.0.1"
 COMMAND_TIMEOUT = 300
@@ -71,7 +65,7 @@ def test_ansible_pull_configures_the_instance_from_its_own_imds(
     # (on an instance, interpreter discovery finds the system one).
     overrides = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"),
                  "GIT_TERMINAL_PROMPT": "0", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
-    environment = ansible_command_environment(tmp_path, collection_install.path, overrides)
+    environment = ansible_environment(tmp_path, collection_install.path, overrides)
     repository = make_repository(tmp_path / "repository", environment)
     checkout = tmp_path / "checkout"
 

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Ready for Galaxy and Automation Hub: the tarball that ansible-galaxy builds
 # from a developer's checkout, with all the local files a developer has
 # (virtual environments, caches, test output, fact caches, older tarballs),
@@ -21,8 +18,9 @@ import tarfile
 import pytest
 import yaml
 
-from ansible_env import REPO_ROOT, ansible_environment, tool_path
-from conftest import GALAXY_TIMEOUT, _run
+from support.ansible_env import ansible_environment, tool_path
+from support.paths import REPO_ROOT
+from support.playbook import GALAXY_TIMEOUT, run_command
 
 GALAXY = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text(encoding="utf-8"))
 
@@ -83,8 +81,8 @@ def built_from_busy_checkout(tmp_path_factory):
     dist = workdir / "dist"
     dist.mkdir()
     env = ansible_environment(workdir, workdir / "collections")
-    built = _run([tool_path("ansible-galaxy"), "collection", "build", str(checkout), "--output-path", str(dist)],
-                 env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection build")
+    built = run_command([tool_path("ansible-galaxy"), "collection", "build", str(checkout), "--output-path", str(dist)],
+                        env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection build")
     assert built.returncode == 0, built.stdout + built.stderr
     (tarball,) = dist.glob("imds-azure-*.tar.gz")
     with tarfile.open(tarball) as archive:

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The end-to-end fixtures themselves: the installed collection is the checkout,
 # playbook results are parsed per task, the emulator starts, answers, records,
 # switches scenarios and stops, says which address it cannot listen on, and
@@ -16,12 +13,11 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from support.paths import LOADBALANCER_URL_PATH, REPO_ROOT
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -35,9 +31,6 @@ def imds_get(endpoint, path, metadata=True):
             return response.status, json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read().decode("utf-8"))
-
-
-LOADBALANCER_PATH = "/metadata/loadbalancer?api-version=2020-10-01"
 
 
 def test_installed_collection_is_the_checkout(collection_install):
@@ -163,7 +156,7 @@ def test_emulator_serves_records_and_switches_scenarios(emulator):
     imds = emulator("documented")
     assert imds.endpoint.startswith("http://127.0.0.1:")
 
-    status, document = imds_get(imds.endpoint, LOADBALANCER_PATH)
+    status, document = imds_get(imds.endpoint, LOADBALANCER_URL_PATH)
     assert status == 200
     assert document == imds.scenario()["loadbalancer"]
 
@@ -172,20 +165,20 @@ def test_emulator_serves_records_and_switches_scenarios(emulator):
     assert recorded[0]["headers"].get("Metadata") == "true"
 
     imds.set_scenario({"description": "not behind a Standard load balancer", "loadbalancer_error": "no_metadata"})
-    status, document = imds_get(imds.endpoint, LOADBALANCER_PATH)
+    status, document = imds_get(imds.endpoint, LOADBALANCER_URL_PATH)
     assert status == 404
     assert "No load balancer metadata is found" in document["error"]
 
     imds.stop()
     assert not imds.running
     with pytest.raises(urllib.error.URLError):
-        imds_get(imds.endpoint, LOADBALANCER_PATH)
+        imds_get(imds.endpoint, LOADBALANCER_URL_PATH)
 
 
 def test_emulator_takes_a_scenario_dict(emulator):
     served = {"loadbalancer": {"publicIpAddresses": [], "inboundRules": [], "outboundRules": []}}
     imds = emulator({"description": "empty lists", "loadbalancer": served})
-    assert imds_get(imds.endpoint, LOADBALANCER_PATH) == (200, served)
+    assert imds_get(imds.endpoint, LOADBALANCER_URL_PATH) == (200, served)
 
 
 def test_emulator_rejects_an_invalid_scenario_clearly(emulator):
@@ -199,9 +192,9 @@ def test_emulator_fleet_serves_each_host_its_own_scenario(emulator_fleet):
     assert sorted(fleet.endpoints) == ["web1", "web2"]
     assert fleet.endpoints["web1"] != fleet.endpoints["web2"]
 
-    assert imds_get(fleet.endpoints["web1"], LOADBALANCER_PATH)[0] == 200
-    assert imds_get(fleet.endpoints["web2"], LOADBALANCER_PATH)[0] == 404
-    assert imds_get(fleet.endpoints["web2"], LOADBALANCER_PATH)[0] == 404
+    assert imds_get(fleet.endpoints["web1"], LOADBALANCER_URL_PATH)[0] == 200
+    assert imds_get(fleet.endpoints["web2"], LOADBALANCER_URL_PATH)[0] == 404
+    assert imds_get(fleet.endpoints["web2"], LOADBALANCER_URL_PATH)[0] == 404
 
     assert len(fleet["web1"].requests()) == 1
     assert len(fleet["web2"].requests()) == 2

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Answers no IMDS sends, through the installed collection: each inventory host
 # reads from its own stand-in on loopback (a raw server sending exact bytes, or
 # the emulator), all in one ansible-playbook run. For every case: the result the
@@ -18,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from faults_support import (
+from support.faults import (
     INFO_TASK,
     LOADBALANCER_TASK,
     MODULES_PLAYBOOK,

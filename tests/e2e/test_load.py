@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Many module runs at once on one VM: 24 inventory hosts share one emulated
 # IMDS, which answers at most 5 requests per second and throttles the rest
 # with 429, as Azure does. Every run must still succeed inside the default
@@ -11,7 +8,7 @@ __metaclass__ = type
 
 import time
 
-from faults_support import bundled_scenario, load_figures, max_in_window, request_times, traceback_lines
+from support.faults import bundled_scenario, load_figures, max_in_window, request_times, traceback_lines
 
 RUNS = 24
 RATE_LIMIT = 5                 # answered requests per second, enforced by the emulator

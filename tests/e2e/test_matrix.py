@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The version matrix: every ansible-core release the collection supports
 # (meta/runtime.yml), each from its own virtual environment with a controller
 # Python it supports (tests/matrix/requirements-X.Y.txt, built by
@@ -17,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_env import matrix_controllers
-from matrix_support import SUPPORTED_WARNING, VM_PRIVATE_IP, nginx_check, nginx_private_paths, one_rule_vm_scenario
-from matrix_support import matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
+from support.ansible_env import matrix_controllers
+from support.matrix import SUPPORTED_WARNING, VM_PRIVATE_IP, nginx_check, nginx_private_paths, one_rule_vm_scenario
 
-pytest_plugins = ["nginx_fixtures"]
 
 CONTROLLERS = matrix_controllers()
 

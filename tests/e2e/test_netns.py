@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The modules with their defaults, on the real IMDS address, end to end.
 #
 # Each test makes its own network namespace. In the first, 169.254.169.254 is
@@ -26,14 +23,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from faults_support import REPO_ROOT, bundled_scenario, harness, module_seconds, timed_interpreters, traceback_lines
+from support.ansible_env import MANAGED_HOST_PYTHON, ansible_environment, tool_path
+from support.emulator import EmulatorProcess
+from support.faults import bundled_scenario, module_seconds, timed_interpreters, traceback_lines
+from support.playbook import PlaybookResult
 
 IMDS_ADDRESS = "169.254.169.254"
-EMULATOR_READY_TIMEOUT = 20.0
 COMMAND_TIMEOUT = 120.0
 # The module's own answer off Azure must come at once; this is generous.
 NOT_AZURE_BOUND = 5.0
@@ -61,7 +59,7 @@ PLAYBOOK = """
 INVENTORY = "[all]\nlocalhost ansible_connection=local ansible_python_interpreter=%s\n"
 
 
-class NetworkNamespace(object):
+class NetworkNamespace:
     """A network namespace of this test's own, removed with everything started in it."""
 
     def __init__(self):
@@ -95,12 +93,9 @@ class NetworkNamespace(object):
         return subprocess.run(self.command(command), env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=COMMAND_TIMEOUT, check=False)
 
-    def start(self, command, log_path):
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(self.command(command), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+    def track(self, process):
+        """Stop ``process`` (started inside the namespace) when the namespace is closed."""
         self._processes.append(process)
-        return process
 
     def close(self):
         for process in self._processes:
@@ -141,31 +136,23 @@ def network_namespace():
 
 def run_playbook_inside(namespace, collection_install, workdir):
     """ansible-playbook with the installed collection, run inside the namespace."""
-    helpers = harness(collection_install)
     workdir.mkdir(parents=True, exist_ok=True)
-    interpreter = timed_interpreters(workdir / "times", ["localhost"], helpers.MANAGED_HOST_PYTHON)["localhost"]
+    interpreter = timed_interpreters(workdir / "times", ["localhost"], MANAGED_HOST_PYTHON)["localhost"]
     (workdir / "playbook.yml").write_text(PLAYBOOK, encoding="utf-8")
     (workdir / "inventory.ini").write_text(INVENTORY % interpreter, encoding="utf-8")
-    env = helpers.ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    command = [helpers.tool_path("ansible-playbook"), "-i", str(workdir / "inventory.ini"), str(workdir / "playbook.yml")]
+    env = ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    command = [tool_path("ansible-playbook"), "-i", str(workdir / "inventory.ini"), str(workdir / "playbook.yml")]
     done = namespace.run(command, env=env, cwd=str(workdir))
-    return helpers.PlaybookResult(namespace.command(command), done.returncode, done.stdout, done.stderr)
+    return PlaybookResult(namespace.command(command), done.returncode, done.stdout, done.stderr)
 
 
 def start_emulator_inside(namespace, workdir):
     """The emulator on 169.254.169.254:80 inside the namespace; returns once it listens."""
     workdir.mkdir(parents=True, exist_ok=True)
-    ready = workdir / "ready.json"
-    process = namespace.start([sys.executable, str(REPO_ROOT / "tools" / "imds_emulator.py"), "--scenario", "documented",
-                               "--host", IMDS_ADDRESS, "--port", "80", "--ready-file", str(ready)],
-                              workdir / "emulator.log")
-    deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("the emulator did not start in %s:\n%s" % (
-                namespace.name, (workdir / "emulator.log").read_text(encoding="utf-8", errors="replace")))
-        time.sleep(0.05)
-    assert json.loads(ready.read_text(encoding="utf-8"))["endpoints"] == {"default": "http://%s:80" % IMDS_ADDRESS}
+    emulator = EmulatorProcess(["--scenario", "documented", "--host", IMDS_ADDRESS, "--port", "80"], workdir,
+                               prefix=namespace.command([]))
+    namespace.track(emulator.process)
+    assert emulator.endpoints == {"default": "http://%s:80" % IMDS_ADDRESS}
 
 
 def emulator_requests_inside(namespace):

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # docs/nginx_frontends.md "Testing off Azure" tells users to run a shell
 # block: run it exactly as written, from the repository root with .venv/bin
 # first on PATH, as the recipe convention says.
@@ -16,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from support.paths import REPO_ROOT
 DOC = REPO_ROOT / "docs" / "nginx_frontends.md"
 RECIPE = "off-azure-render"
 WORK_DIR = REPO_ROOT / ".cache" / "nginx-off-azure"

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The nginx_frontends role in front of live traffic: HTTPS with a certificate
 # chain from a test CA, configurations that would take the host out of
 # rotation, addresses no load balancer rule can have, check mode, drain,
@@ -19,9 +16,7 @@ import subprocess
 
 import pytest
 
-pytest.register_assert_rewrite("nginx_fixtures")
-
-from nginx_fixtures import (  # noqa: E402
+from support.nginx import (
     HEALTH,
     PRIVATE_V4,
     answer,
@@ -35,7 +30,6 @@ from nginx_fixtures import (  # noqa: E402
     scenario,
 )
 
-pytest_plugins = ["nginx_fixtures"]
 
 WRITE_TASK = "Write the nginx configuration"
 DRAINING = (503, "draining\n")

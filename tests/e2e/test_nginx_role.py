@@ -1,23 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The nginx_frontends role, end to end: the installed collection gathers
 # load balancer facts from the IMDS emulator, writes an nginx configuration,
 # and a real nginx serves it. nginx, its upstreams and the clients live in a
-# network namespace of the test (nginx_fixtures.lb_namespace) that holds the
+# network namespace of the test (support.nginx.lb_namespace) that holds the
 # VM's private IPs (and, with Floating IP, the frontend IPs the role adds).
 
 import ipaddress
 from pathlib import Path
 
-import pytest
-
-pytest.register_assert_rewrite("nginx_fixtures")
-
-from nginx_fixtures import (  # noqa: E402
+from support.nginx import (
     HEALTH,
     PRIVATE_V4,
     PRIVATE_V6,
@@ -32,7 +25,6 @@ from nginx_fixtures import (  # noqa: E402
     scenario,
 )
 
-pytest_plugins = ["nginx_fixtures"]
 
 OTHER_VM = "10.1.0.99"
 WARNINGS_TASK = "Show what the listener plan leaves out"

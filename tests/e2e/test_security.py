@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # What the modules send and what they accept, end to end: proxy variables are
 # ignored, nothing but GET with the Metadata header goes out, redirects are
 # not followed, bodies are capped, servers that misbehave on purpose get a
@@ -16,25 +13,24 @@ import urllib.request
 
 import pytest
 
-from faults_support import (
-    INSTANCE_PATH,
-    LOADBALANCER_PATH,
+from support.ansible_env import MANAGED_HOST_PYTHON
+from support.faults import (
     POISON_FRONTEND,
     PROXY_VARIABLES,
     HostileServer,
     TrapServer,
     bundled_scenario,
-    harness,
     module_seconds,
     once,
     timed_interpreters,
     traceback_lines,
     with_faults,
 )
+from support.paths import INSTANCE_PATH, LOADBALANCER_PATH
 
 TIMEOUT = 2.0
 # Seconds on top of a bound for starting the module's Python process, with
-# every host of the run starting at once (faults_support.timed_interpreters).
+# every host of the run starting at once (support.faults.timed_interpreters).
 PROCESS_SLACK = 5.0
 # How long the header-dripping server keeps a request open: far longer than
 # TIMEOUT + PROCESS_SLACK, so a client that lets it run is caught.
@@ -186,7 +182,7 @@ def _one_hostile_entry(documented, section, entry):
 @pytest.fixture
 def hostile_run(emulator_fleet, run_playbook, collection_install, tmp_path_factory):
     """The run against hostile servers, done once for all the tests that look at it."""
-    python = harness(collection_install).MANAGED_HOST_PYTHON
+    python = MANAGED_HOST_PYTHON
     timing_dir = tmp_path_factory.mktemp("module-times")
     return once("hostile servers", lambda: _run_hostile(emulator_fleet, run_playbook, python, timing_dir))
 

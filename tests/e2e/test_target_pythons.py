@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The modules run on managed hosts under whatever Python those hosts have.
 # Every version that ansible-core accepts there gets hosts of its own in one
 # fleet run, and on each the modules take their main paths: a successful
@@ -15,9 +12,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_env import OLD_TARGET_PYTHON_VERSIONS, TARGET_PYTHON_VERSIONS, matrix_controller, target_python
-from matrix_support import matrix_collection, run_playbook_with  # noqa: F401 pylint: disable=unused-import
-from test_modules import documented_facts
+from support.ansible_env import OLD_TARGET_PYTHON_VERSIONS, TARGET_PYTHON_VERSIONS, matrix_controller, target_python
+from support.documented import documented_facts
 
 # Host name suffix -> emulator scenario
 KINDS = {

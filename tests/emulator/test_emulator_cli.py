@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The command line: start-up line, ready file, signals, exit codes, fleets.
 
 import json
@@ -15,7 +12,9 @@ import sys
 import time
 
 import pytest
-from emulator_testlib import EMULATOR_SCRIPT, compact_json, fetch, fetch_lb, imds_emulator, make_scenario
+import imds_emulator
+from support.emulator_http import compact_json, fetch, fetch_lb, make_scenario
+from support.paths import EMULATOR_SCRIPT
 
 START_TIMEOUT = 15
 

@@ -1,15 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The control API under /__emulator__/ and its Python equivalents.
 
 import time
 
 import pytest
-from emulator_testlib import SIMPLE_LOADBALANCER, control, fetch, fetch_lb, imds_emulator, make_scenario
+import imds_emulator
+from support.emulator_http import SIMPLE_LOADBALANCER, control, fetch, fetch_lb, make_scenario
 
 
 def test_request_log_records_imds_traffic(start_emulator):

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Every fault the emulator can inject, observed from the client side.
 
 import http.client
@@ -13,7 +10,9 @@ import threading
 import time
 
 import pytest
-from emulator_testlib import LB_PATH, METADATA, SIMPLE_LOADBALANCER, compact_json, fetch, fetch_lb, imds_emulator, make_scenario
+import imds_emulator
+from support.emulator_http import METADATA, SIMPLE_LOADBALANCER, compact_json, fetch, fetch_lb, make_scenario
+from support.paths import LOADBALANCER_URL_PATH
 
 INSTANCE_PATH = "/metadata/instance?api-version=2021-02-01"
 
@@ -190,7 +189,7 @@ def test_drip_sends_the_normal_body_slowly(start_emulator):
     emulator = start_emulator(with_faults({"count": 1, "drip": 0.01}, loadbalancer={"loadbalancer": {"inboundRules": []}}))
     expected = compact_json({"loadbalancer": {"inboundRules": []}})
     with socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as raw:
-        raw.sendall(b"GET " + LB_PATH.encode() + b" HTTP/1.1\r\nHost: imds\r\nMetadata: true\r\nConnection: close\r\n\r\n")
+        raw.sendall(b"GET " + LOADBALANCER_URL_PATH.encode() + b" HTTP/1.1\r\nHost: imds\r\nMetadata: true\r\nConnection: close\r\n\r\n")
         received = b""
         while b"\r\n\r\n" not in received:
             received += raw.recv(4096)
@@ -216,7 +215,7 @@ def test_truncate_announces_the_full_length_but_sends_less(start_emulator):
     full = compact_json(SIMPLE_LOADBALANCER)
     connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
     try:
-        connection.request("GET", LB_PATH, headers=METADATA)
+        connection.request("GET", LOADBALANCER_URL_PATH, headers=METADATA)
         response = connection.getresponse()
         assert int(response.getheader("Content-Length")) == len(full)
         with pytest.raises(http.client.IncompleteRead) as caught:

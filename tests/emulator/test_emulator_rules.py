@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The rules the emulator enforces for IMDS traffic, checked over HTTP.
 
 import http.client
@@ -11,7 +8,9 @@ import socket
 import time
 
 import pytest
-from emulator_testlib import LB_PATH, METADATA, SIMPLE_LOADBALANCER, compact_json, fetch, fetch_lb, imds_emulator, make_scenario
+import imds_emulator
+from support.emulator_http import METADATA, SIMPLE_LOADBALANCER, compact_json, fetch, fetch_lb, make_scenario
+from support.paths import LOADBALANCER_URL_PATH
 
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -79,14 +78,14 @@ def test_loadbalancer_refuses_versions_older_than_the_endpoint(emulator):
 
 
 def test_loadbalancer_accepts_format_json_but_not_text(emulator):
-    assert fetch(emulator, LB_PATH + "&format=json").status == 200
-    reply = fetch(emulator, LB_PATH + "&format=text")
+    assert fetch(emulator, LOADBALANCER_URL_PATH + "&format=json").status == 200
+    reply = fetch(emulator, LOADBALANCER_URL_PATH + "&format=text")
     assert reply.status == 400
     assert reply.json() == {"error": 'Parameter value "text" isn\'t allowed for parameter "format". Fix the request and retry.'}
 
 
 def test_loadbalancer_rejects_unexpected_query_parameters(emulator):
-    reply = fetch(emulator, LB_PATH + "&expand=all")
+    reply = fetch(emulator, LOADBALANCER_URL_PATH + "&expand=all")
     assert reply.status == 400
     assert reply.json() == {"error": "Unexpected request. Check the query parameters and retry."}
 
@@ -144,7 +143,7 @@ def test_versions_endpoint_still_needs_the_metadata_header(emulator):
 
 
 def test_duplicate_query_parameters_are_rejected(emulator):
-    reply = fetch(emulator, LB_PATH + "&api-version=2021-02-01")
+    reply = fetch(emulator, LOADBALANCER_URL_PATH + "&api-version=2021-02-01")
     assert reply.status == 400
     assert "api-version" in reply.json()["error"]
 
@@ -153,7 +152,7 @@ def test_duplicate_query_parameters_are_rejected(emulator):
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_only_get_is_allowed(emulator, method):
-    reply = fetch(emulator, LB_PATH, method=method, body=b"{}" if method in ("POST", "PUT", "PATCH") else None)
+    reply = fetch(emulator, LOADBALANCER_URL_PATH, method=method, body=b"{}" if method in ("POST", "PUT", "PATCH") else None)
     assert reply.status == 405
     assert reply.json() == {"error": f'Http method isn\'t allowed: Path = "/metadata/loadbalancer", Method = "{method}"'}
     assert fetch(emulator, "/metadata/instance?api-version=2021-02-01", method=method).status == 405
@@ -162,13 +161,13 @@ def test_only_get_is_allowed(emulator, method):
 def test_head_gets_405_headers_without_a_body(emulator):
     connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
     try:
-        connection.request("HEAD", LB_PATH, headers=METADATA)
+        connection.request("HEAD", LOADBALANCER_URL_PATH, headers=METADATA)
         response = connection.getresponse()
         assert response.status == 405
         assert int(response.getheader("Content-Length")) > 0
         assert response.read() == b""
         # The connection is still in step: a second request on it works.
-        connection.request("GET", LB_PATH, headers=METADATA)
+        connection.request("GET", LOADBALANCER_URL_PATH, headers=METADATA)
         assert connection.getresponse().status == 200
     finally:
         connection.close()
@@ -293,7 +292,7 @@ def test_rate_limit_null_disables_throttling(start_emulator):
 def test_keep_alive_connection_serves_several_requests(emulator):
     connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
     try:
-        for path in (LB_PATH, "/metadata/versions", "/metadata/nope"):
+        for path in (LOADBALANCER_URL_PATH, "/metadata/versions", "/metadata/nope"):
             connection.request("GET", path, headers=METADATA)
             response = connection.getresponse()
             body = response.read()
@@ -304,14 +303,14 @@ def test_keep_alive_connection_serves_several_requests(emulator):
 
 
 def test_every_answer_carries_content_length(emulator):
-    for path, headers in ((LB_PATH, METADATA), (LB_PATH, {}), ("/metadata/instance", METADATA), ("/x", METADATA),
+    for path, headers in ((LOADBALANCER_URL_PATH, METADATA), (LOADBALANCER_URL_PATH, {}), ("/metadata/instance", METADATA), ("/x", METADATA),
                           ("/metadata/instance/compute/name?api-version=2021-02-01&format=text", METADATA)):
         reply = fetch(emulator, path, headers=headers)
         assert reply.header("Content-Length") == str(len(reply.body))
 
 
 def test_oversized_request_body_is_refused(emulator):
-    reply = fetch(emulator, LB_PATH, method="POST", body=b"x" * (imds_emulator.MAX_IMDS_BODY + 1))
+    reply = fetch(emulator, LOADBALANCER_URL_PATH, method="POST", body=b"x" * (imds_emulator.MAX_IMDS_BODY + 1))
     assert reply.status == 400
     assert reply.json()["error"].startswith("Request body is larger than MaxBodyLength")
 
@@ -329,14 +328,14 @@ def raw_exchange(emulator, request_bytes):
 
 
 def test_chunked_request_body_is_refused(emulator):
-    answer = raw_exchange(emulator, b"POST " + LB_PATH.encode() + b" HTTP/1.1\r\nHost: imds\r\nMetadata: true\r\n"
+    answer = raw_exchange(emulator, b"POST " + LOADBALANCER_URL_PATH.encode() + b" HTTP/1.1\r\nHost: imds\r\nMetadata: true\r\n"
                           b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 411 ")
     assert b"Content-Length" in answer
 
 
 def test_absolute_form_request_line_is_served_by_path(emulator):
-    answer = raw_exchange(emulator, b"GET http://169.254.169.254" + LB_PATH.encode() + b" HTTP/1.1\r\nHost: 169.254.169.254\r\n"
+    answer = raw_exchange(emulator, b"GET http://169.254.169.254" + LOADBALANCER_URL_PATH.encode() + b" HTTP/1.1\r\nHost: 169.254.169.254\r\n"
                           b"Metadata: true\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert answer.endswith(compact_json(SIMPLE_LOADBALANCER))

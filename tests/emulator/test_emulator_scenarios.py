@@ -1,15 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # The bundled scenarios, and loading scenarios from names and files.
 
 import json
 
 import pytest
-from emulator_testlib import TOOLS, compact_json, fetch, fetch_lb, imds_emulator, make_scenario
+import imds_emulator
+from support.emulator_http import compact_json, fetch, fetch_lb, make_scenario
+from support.paths import TOOLS_DIR
 
 REQUIRED = {"documented", "no-loadbalancer", "basic-sku", "empty", "real-world", "no-outer-key", "ipv6-dual-stack", "many-rules",
             "transient-then-ok", "throttled", "enabling", "hostile", "scale-set", "gateway"}
@@ -46,7 +45,7 @@ def test_all_required_scenarios_are_bundled():
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenario_is_valid_and_described(name):
-    raw = json.loads((TOOLS / "scenarios" / (name + ".json")).read_text(encoding="utf-8"))
+    raw = json.loads((TOOLS_DIR / "scenarios" / (name + ".json")).read_text(encoding="utf-8"))
     scenario = imds_emulator.validate_scenario(raw, source=name)
     assert len(scenario["description"]) > 20
     assert "\n" not in scenario["description"]

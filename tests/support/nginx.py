@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Fixtures for the nginx_frontends role tests: a real nginx (Debian's package,
 # with its stream module) running from a private directory, small upstream
 # servers to proxy to, and clients that talk to them.
@@ -489,7 +486,8 @@ class _EchoServer:
         self.socket.close()
 
 
-def _echo_factory(kind, namespace):
+def _echo_servers(kind, namespace):
+    """Fixture body: a factory that starts echo servers of one kind; all stop when the test ends."""
     started = []
 
     def start():
@@ -497,23 +495,19 @@ def _echo_factory(kind, namespace):
         started.append(server)
         return server.port
 
-    return started, start
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
 def udp_echo(lb_namespace):
-    started, start = _echo_factory(socket.SOCK_DGRAM, lb_namespace)
-    yield start
-    for server in started:
-        server.stop()
+    yield from _echo_servers(socket.SOCK_DGRAM, lb_namespace)
 
 
 @pytest.fixture
 def tcp_echo(lb_namespace):
-    started, start = _echo_factory(socket.SOCK_STREAM, lb_namespace)
-    yield start
-    for server in started:
-        server.stop()
+    yield from _echo_servers(socket.SOCK_STREAM, lb_namespace)
 
 
 # --------------------------------------------------------------------------- TLS

@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # A simulated fleet for the fleet tests and the benchmark: per-host IMDS
 # scenarios, inventories pointing each host at its own emulated IMDS, direct
 # readers of the jsonfile and redis fact caches, and a throw-away redis-server.
@@ -29,11 +26,9 @@ import time
 from pathlib import Path
 
 # The fleet tests' name for the shared environment builder.
-from ansible_env import ansible_environment as ansible_command_environment  # noqa: F401 pylint: disable=unused-import
+from .paths import EXAMPLES_DIR, LOADBALANCER_PATH
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO_ROOT / "examples" / "fleet"
-LOADBALANCER_PATH = "/metadata/loadbalancer"
+EXAMPLES = EXAMPLES_DIR / "fleet"
 
 WEB_FRONTENDS = ("20.50.0.1", "20.50.0.2", "20.50.0.3")
 NAT_FRONTEND = "20.50.0.100"
@@ -278,7 +273,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
-class RedisServer(object):
+class RedisServer:
     """A redis-server of its own on 127.0.0.1: no persistence, not daemonized, stopped by its PID."""
 
     def __init__(self, workdir):
@@ -340,7 +335,7 @@ class RedisServer(object):
 
 # --------------------------------------------------------------------------- cache back ends for tests
 
-class JsonfileCache(object):
+class JsonfileCache:
     """The jsonfile cache that examples/fleet/ansible.cfg configures (.facts next to it)."""
 
     name = "jsonfile"
@@ -369,7 +364,7 @@ class JsonfileCache(object):
         os.utime(path, (stat.st_atime - seconds, stat.st_mtime - seconds))
 
 
-class RedisCache(object):
+class RedisCache:
     """community.general.redis on a RedisServer, replacing the example's jsonfile through the environment."""
 
     name = "redis"
@@ -403,7 +398,7 @@ def copy_examples(target):
     return Path(target)
 
 
-class Fleet(object):
+class Fleet:
     """Emulated VMs, their inventory, and the example playbooks run against them with one cache."""
 
     def __init__(self, run_playbook, emulator_fleet, workspace, cache, scenarios):

@@ -1,30 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Helpers shared by the emulator tests: plain HTTP over http.client, so the
 # tests see exactly the bytes a module would see.
 
 import copy
 import http.client
-import importlib
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / "tools"
-EMULATOR_SCRIPT = TOOLS / "imds_emulator.py"
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
-
-imds_emulator = importlib.import_module("imds_emulator")
+from .paths import LOADBALANCER_URL_PATH
 
 METADATA = {"Metadata": "true"}
-LB_PATH = "/metadata/loadbalancer?api-version=2020-10-01"
 
 SIMPLE_LOADBALANCER = {
     "loadbalancer": {
@@ -83,7 +70,7 @@ def fetch(target, path, method="GET", headers=None, body=None, timeout=5.0):
 
 
 def fetch_lb(target, **kwargs):
-    return fetch(target, LB_PATH, **kwargs)
+    return fetch(target, LOADBALANCER_URL_PATH, **kwargs)
 
 
 def control(target, method, name, document=None):

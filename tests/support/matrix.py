@@ -1,13 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Running playbooks with the controllers of the version matrix
-# (ansible_env.matrix_controllers()): the collection built and installed by
+# (support.ansible_env.matrix_controllers()): the collection built and installed by
 # each release's own ansible-galaxy, and ansible-playbook from that release,
-# reported through the ansible.posix.json callback like conftest.run_playbook.
+# reported through the ansible.posix.json callback like the run_playbook fixture.
 #
 #   matrix_collection  (session) matrix_collection(controller) -> CollectionInstall
 #   run_playbook_with  (function) run_playbook_with(controller, playbook, ...) -> PlaybookResult
@@ -15,13 +12,12 @@ __metaclass__ = type
 #   nginx_private_paths(directory): role variables that keep nginx_frontends' files in directory
 #   nginx_check(binary, conf_path): nginx -t on a configuration, (exit code, output)
 
-import json
 import subprocess
 
 import pytest
 
-from ansible_env import REPO_ROOT, ansible_environment, link_json_callback_collection
-from conftest import GALAXY_TIMEOUT, CollectionInstall, PlaybookResult, _inventory_file, _run, _write_input
+from .ansible_env import link_json_callback_collection
+from .playbook import build_and_install, run_ansible_playbook
 
 PLAYBOOK_TIMEOUT = 300.0
 # What ansible-galaxy and ansible-playbook print when meta/runtime.yml excludes the running release.
@@ -31,26 +27,12 @@ VM_PRIVATE_IP = "10.1.0.4"
 
 def install_collection(controller, workdir):
     """Build the checkout with the controller's ansible-galaxy and install the tarball, as its users would."""
-    dist, collections_path = workdir / "dist", workdir / "collections"
-    dist.mkdir()
-    collections_path.mkdir()
-    env = ansible_environment(workdir, collections_path, tools_bin=controller.bin_dir)
-    galaxy = controller.tool("ansible-galaxy")
-    built = _run([galaxy, "collection", "build", str(REPO_ROOT), "--output-path", str(dist)],
-                 env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection build")
-    tarballs = sorted(dist.glob("imds-azure-*.tar.gz"))
-    assert built.returncode == 0 and len(tarballs) == 1, \
-        f"ansible-core {controller.release}: build failed ({built.returncode}):\n{built.stdout}\n{built.stderr}"
-    installed = _run([galaxy, "collection", "install", "--offline", "-p", str(collections_path), str(tarballs[0])],
-                     env, workdir, GALAXY_TIMEOUT, "ansible-galaxy collection install")
-    collection_dir = collections_path / "ansible_collections" / "imds" / "azure"
-    assert installed.returncode == 0 and (collection_dir / "MANIFEST.json").is_file(), \
-        f"ansible-core {controller.release}: install failed ({installed.returncode}):\n{installed.stdout}\n{installed.stderr}"
-    for output in (built, installed):
+    install, outputs = build_and_install(workdir, controller.tool("ansible-galaxy"), tools_bin=controller.bin_dir,
+                                         what="ansible-core " + controller.release)
+    for output in outputs:
         assert SUPPORTED_WARNING not in output.stdout + output.stderr, output.stdout + output.stderr
-    link_json_callback_collection(collections_path)
-    version = json.loads((collection_dir / "MANIFEST.json").read_text(encoding="utf-8"))["collection_info"]["version"]
-    return CollectionInstall(path=collections_path, collection_dir=collection_dir, tarball=tarballs[0], version=version)
+    link_json_callback_collection(install.path)
+    return install
 
 
 @pytest.fixture(scope="session")
@@ -72,18 +54,10 @@ def run_playbook_with(matrix_collection, tmp_path_factory):
     """``run_playbook_with(controller, playbook, inventory=None, extra_vars=None, extra_args=())`` -> PlaybookResult."""
 
     def run(controller, playbook, inventory=None, extra_vars=None, extra_args=()):
-        install = matrix_collection(controller)
-        workdir = tmp_path_factory.mktemp("playbook-" + controller.release)
-        command = [controller.tool("ansible-playbook"), "-i", _inventory_file(workdir, inventory)]
-        if extra_vars:
-            vars_file = workdir / "extra_vars.json"
-            vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
-            command += ["-e", "@" + str(vars_file)]
-        command += list(extra_args) + [_write_input(workdir, "playbook", playbook, ".yml")]
-        env = ansible_environment(workdir, install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
-                                  tools_bin=controller.bin_dir)
-        completed = _run(command, env, workdir, PLAYBOOK_TIMEOUT, "ansible-playbook " + controller.release)
-        return PlaybookResult(command, completed.returncode, completed.stdout, completed.stderr)
+        return run_ansible_playbook(controller.tool("ansible-playbook"), matrix_collection(controller).path,
+                                    tmp_path_factory.mktemp("playbook-" + controller.release), playbook, inventory,
+                                    extra_vars, extra_args=extra_args, timeout=PLAYBOOK_TIMEOUT,
+                                    tools_bin=controller.bin_dir, what="ansible-playbook " + controller.release)
 
     return run
 

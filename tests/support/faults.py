@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # Helpers for the fault, load, security and network namespace tests:
 # scenarios with faults, listeners that misbehave in ways the emulator does
 # not (refuse, never accept, drip headers, stream without end), a trap server
@@ -15,17 +12,13 @@ import copy
 import json
 import shlex
 import socket
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCENARIO_DIR = REPO_ROOT / "tools" / "scenarios"
+from .paths import SCENARIO_DIR
 
-LOADBALANCER_PATH = "/metadata/loadbalancer"
-INSTANCE_PATH = "/metadata/instance"
 
 # What a trap answers: a well-formed load balancer document with addresses
 # that appear in no scenario, so facts built from it would stand out.
@@ -191,15 +184,6 @@ def once(key, build):
 
 # --------------------------------------------------------------------------- harness
 
-def harness(collection_install):
-    """The e2e conftest module, for its helpers (ansible_environment, tool_path, PlaybookResult, ...).
-
-    A conftest module cannot be imported by name when several test
-    directories have one; the class of one of its fixture values leads to it.
-    """
-    return sys.modules[type(collection_install).__module__]
-
-
 # --------------------------------------------------------------------------- module timing
 
 _TIMED_INTERPRETER = """#!/bin/sh
@@ -300,7 +284,7 @@ def _loopback_socket():
     return sock
 
 
-class RefusingPort(object):
+class RefusingPort:
     """A loopback port that is bound but never listens: connections are refused.
 
     Holding the bound socket keeps the port from being reused by anything
@@ -326,11 +310,11 @@ class SilentListener(RefusingPort):
     """A port that listens but never accepts: the kernel completes the handshake, nobody ever answers."""
 
     def __init__(self):
-        super(SilentListener, self).__init__()
+        super().__init__()
         self._socket.listen(64)
 
 
-class TrapServer(object):
+class TrapServer:
     """An HTTP server on 127.0.0.1 that records every request it gets and answers a poisoned document.
 
     Stands in for a proxy or a redirect target: the client under test must
@@ -385,7 +369,7 @@ class TrapServer(object):
         self.close()
 
 
-class HostileServer(object):
+class HostileServer:
     """A raw TCP server on 127.0.0.1 that answers every connection in one hostile way.
 
     Modes:

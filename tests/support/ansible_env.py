@@ -1,9 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-from __future__ import absolute_import, division, print_function
-__metaclass__ = type
-
 # How the end-to-end tests run ansible commands: tools from the project's
 # virtual environment and an environment that no user setting leaks into.
 # Shared by conftest.py and the helper modules next to it.
@@ -18,7 +15,8 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .paths import REPO_ROOT
+
 
 # The directory of the running interpreter (the project's .venv/bin), not
 # resolved through symlinks: ansible-playbook and ansible-galaxy live there.
