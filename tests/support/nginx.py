@@ -48,6 +48,8 @@ from pathlib import Path
 
 import pytest
 
+from .faults import ROLE_PLAYBOOK
+
 NGINX_PACKAGES = ("nginx", "libnginx-mod-stream")
 STREAM_MODULE_CONFIG = Path("/etc/nginx/modules-enabled/50-mod-stream.conf")
 PORT_RANGE = (18080, 28999)
@@ -563,14 +565,6 @@ def test_ca(tmp_path_factory):
 
 # --------------------------------------------------------------------------- running the role
 
-PLAYBOOK = """
-- name: Serve the load balancer frontends with nginx
-  hosts: localhost
-  gather_facts: false
-  roles:
-    - role: imds.azure.nginx_frontends
-"""
-
 HOST = "localhost"
 HEALTH = (200, "OK\n")
 
@@ -589,7 +583,7 @@ def run_role(run_playbook, nginx_instance, imds, env=None, check=False, **role_v
     """Run the role from the installed collection against the emulator and this nginx instance."""
     variables = nginx_instance.role_vars(nginx_frontends_imds_endpoint=imds.endpoint,
                                          nginx_frontends_imds_retry_timeout=0, **role_vars)
-    return run_playbook(PLAYBOOK, extra_vars=variables, env=env, check=check)
+    return run_playbook(ROLE_PLAYBOOK, extra_vars=variables, env=env, check=check)
 
 
 def floating_ip_vars(namespace, **more):
