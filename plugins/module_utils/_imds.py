@@ -438,12 +438,12 @@ def json_depth_exceeds(document, limit):
     return False
 
 
-def imds_argument_spec(default_api_version):
+def imds_argument_spec(default_api_version, default_timeout=DEFAULT_TIMEOUT):
     """Options shared by every module of the collection (see the imds doc fragment)."""
     return dict(
         endpoint=dict(type='str'),
         api_version=dict(type='str', default=default_api_version),
-        timeout=dict(type='float', default=DEFAULT_TIMEOUT),
+        timeout=dict(type='float', default=default_timeout),
         retry_timeout=dict(type='float', default=DEFAULT_RETRY_TIMEOUT),
     )
 

@@ -45,7 +45,7 @@ ERROR_CODES = {
     'unavailable': 'IMDS answered 503 until the retry budget ran out.',
     'http_<status>': 'IMDS answered an HTTP status it does not document.',
     'redirect': 'The answer was a redirect; IMDS never redirects and redirects are never followed.',
-    'not_azure': 'The host is not an Azure VM (metadata_info only).',
+    'not_azure': 'The host is not an Azure VM (every module but loadbalancer_facts).',
     'unreachable': 'No connection could be opened to the endpoint.',
     'timeout': 'One attempt did not complete within timeout.',
     'connection_reset': 'The connection was reset before an answer, until the retry budget ran out.',

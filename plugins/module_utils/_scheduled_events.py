@@ -10,8 +10,8 @@ field, so a caller never acts on part of a document. Keys are matched without
 regard to case, underscores or dashes, unknown keys are ignored, and known
 values (event types, statuses, sources) get Azure's spelling. A value Azure
 may add later (a new event type) is kept as written rather than refused, so
-that a new kind of maintenance is still reported. Only the last two functions
-talk to IMDS, through the client they are given.
+that a new kind of maintenance is still reported. Only read_scheduled_events
+and read_vm_name talk to IMDS, through the client they are given.
 
 Standard library only and Python 3.6 compatible: the modules and the
 event-driven source both import it.
@@ -20,12 +20,14 @@ event-driven source both import it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.imds.azure.plugins.module_utils._imds import ImdsError, ascii_digits, shown
+from ansible_collections.imds.azure.plugins.module_utils._imds import ImdsError, ascii_digits, imds_argument_spec, shown
 
 SCHEDULED_EVENTS_PATH = 'scheduledevents'
 SCHEDULED_EVENTS_API_VERSION = '2020-07-01'
 # The api-versions Azure documents for this path.
 SCHEDULED_EVENTS_API_VERSIONS = ('2017-11-01', '2019-01-01', '2019-08-01', '2020-07-01')
+# Azure's answer to the first request of a VM (which enables the service) can take about two minutes.
+SCHEDULED_EVENTS_TIMEOUT = 150.0
 VM_NAME_PATH = 'instance/compute/name'
 VM_NAME_API_VERSION = '2021-02-01'
 
@@ -262,14 +264,22 @@ def start_requests(event_ids):
     return {'StartRequests': [{'EventId': event_id} for event_id in event_ids]}
 
 
-# -- reading through the client ----------------------------------------------------------------
+# -- the modules' options and reading through the client ----------------------------------------
+
+def scheduled_events_argument_spec():
+    """The options of both scheduled events modules (the imds and imds.SCHEDULED_EVENTS doc fragments)."""
+    spec = imds_argument_spec(SCHEDULED_EVENTS_API_VERSION, SCHEDULED_EVENTS_TIMEOUT)
+    spec['vm_name'] = dict(type='str')
+    return spec
+
 
 def read_scheduled_events(client, api_version=SCHEDULED_EVENTS_API_VERSION):
     """GET the document and normalise it; ImdsError on any failure."""
     return normalize_scheduled_events(client.get_json(SCHEDULED_EVENTS_PATH, api_version=api_version))
 
 
-def read_vm_name(client):
-    """This VM's name, as IMDS says in instance/compute/name: what Resources of an event are matched against."""
-    name = client.get_text(VM_NAME_PATH, api_version=VM_NAME_API_VERSION)
-    return _text(name, '/metadata/' + VM_NAME_PATH)
+def read_vm_name(client, vm_name=None):
+    """``vm_name`` when given, else this VM's name from instance/compute/name: what an event's Resources name."""
+    if vm_name and vm_name.strip():
+        return vm_name.strip()
+    return _text(client.get_text(VM_NAME_PATH, api_version=VM_NAME_API_VERSION), '/metadata/' + VM_NAME_PATH)
