@@ -60,8 +60,8 @@ def _key_index(mapping, path):
     for key, value in mapping.items():
         folded = key.replace('_', '').replace('-', '').lower() if isinstance(key, str) else None
         if folded in index and index[folded][1] != value:
-            raise _invalid(path, '%s and %s are the same key with different values' % (shown(index[folded][0]),
-                                                                                      shown(key)))
+            raise _invalid(path, '%s and %s are the same key with different values'
+                           % (shown(index[folded][0]), shown(key)))
         if folded is not None:
             index.setdefault(folded, (key, value))
     return index
@@ -173,6 +173,8 @@ def normalize_event(entry, path):
     description_path, description = _value(index, 'Description', path)
     not_before_path, not_before = _value(index, 'NotBefore', path)
     not_before, not_before_epoch = parse_not_before(not_before, not_before_path)
+    if description is not None:
+        description = _text(description, description_path, MAX_DESCRIPTION_LENGTH, allow_empty=True, multiline=True)
     return {
         'id': required('EventId', _text),
         'type': required('EventType', _word, EVENT_TYPES),
@@ -180,8 +182,7 @@ def normalize_event(entry, path):
         'resource_type': required('ResourceType', _word, RESOURCE_TYPES),
         'resources': [_text(name, '%s[%d]' % (resources_path, number)) for number, name in enumerate(resources)],
         'source': '' if source is None else _word(source, source_path, EVENT_SOURCES),
-        'description': '' if description is None else _text(description, description_path,
-                                                             MAX_DESCRIPTION_LENGTH, True, True),
+        'description': description or '',
         'duration_seconds': None if duration == -1 else duration,
         'not_before': not_before,
         'not_before_epoch': not_before_epoch,

@@ -25,10 +25,10 @@ KEY_NAMES = ['DocumentIncarnation', 'Events', 'EventId', 'EventStatus', 'EventTy
              'NotBefore', 'Description', 'EventSource', 'DurationInSeconds', 'events', 'event_id', 'NOTBEFORE']
 json_scalars = (st.none() | st.booleans() | st.integers(-5, 2 ** 60) | st.floats(allow_nan=False) | st.text(max_size=12)
                 | st.sampled_from(['Thu, 22 Jul 2021 04:50:17 GMT', '', 'Scheduled', 'Reboot', 'VirtualMachine', '-1']))
+json_keys = st.sampled_from(KEY_NAMES) | st.text(max_size=6)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(KEY_NAMES) | st.text(max_size=6),
-                                                                     children, max_size=6),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(json_keys, children, max_size=6),
     max_leaves=30,
 )
 DOCUMENTED_EVENT = load_fixture('se_200_documented')['body']['Events'][0]

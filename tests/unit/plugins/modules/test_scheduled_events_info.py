@@ -27,8 +27,8 @@ def test_events_and_this_vms_share_are_returned(server, check_mode):
     assert not failed and result['changed'] is False
     events = result['scheduled_events']
     assert (events['incarnation'], events['vm_name']) == (5, 'vm-web-01')
-    assert [event['id'] for event in events['events']] == ['c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f',
-                                                          'd2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f6a']
+    assert [event['id'] for event in events['events']] == [
+        'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f', 'd2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f6a']
     assert [event['id'] for event in events['for_this_vm']] == ['d2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f6a']
     assert [request['target'] for request in server.requests] == [
         '/metadata/scheduledevents?api-version=2020-07-01',
