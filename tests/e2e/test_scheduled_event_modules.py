@@ -15,15 +15,19 @@ from support.paths import SCENARIO_DIR
 VM = "vm-web-01"
 REBOOT_ID = "C7061BAC-AFDC-4513-B24B-AA5F13A16123"
 
-INFO_APPROVE_INFO = """
-- name: Read, approve, read again
+# A play on localhost whose modules all talk to the host's emulator (imds_endpoint), followed by its tasks.
+PLAY = """
+- name: {name}
   hosts: localhost
   gather_facts: false
   module_defaults:
     group/imds.azure.imds:
-      endpoint: "{{ imds_endpoint }}"
+      endpoint: "{{{{ imds_endpoint }}}}"
       retry_timeout: 5
   tasks:
+"""
+
+INFO_APPROVE_INFO = PLAY.format(name="Read, approve, read again") + """
     - name: Read the scheduled events
       imds.azure.scheduled_events_info:
       register: before
@@ -112,15 +116,7 @@ def test_check_mode_reports_the_approval_and_sends_none(emulator, run_playbook):
     assert all(entry["method"] == "GET" for entry in imds.requests())
 
 
-OTHER_VM_PLAY = """
-- name: An event of the availability set that names other VMs only
-  hosts: localhost
-  gather_facts: false
-  module_defaults:
-    group/imds.azure.imds:
-      endpoint: "{{ imds_endpoint }}"
-      retry_timeout: 5
-  tasks:
+OTHER_VM_PLAY = PLAY.format(name="An event of the availability set that names other VMs only") + """
     - name: Read the scheduled events
       imds.azure.scheduled_events_info:
       register: seen
