@@ -12,7 +12,7 @@ import time
 
 import pytest
 import imds_emulator
-from support.emulator_http import (METADATA, SCHEDULED_EVENTS_URL_PATH, control, fetch, fetch_events, make_scenario, post_events,
+from support.emulator_http import (SCHEDULED_EVENTS_URL_PATH, control, fetch, fetch_events, make_scenario, post_events,
                                    start_requests)
 from support.paths import TOOLS_DIR
 
@@ -44,14 +44,15 @@ def statuses(document):
     return {event["EventId"]: event["EventStatus"] for event in document["Events"]}
 
 
-def wait_until(predicate, timeout=10.0):
+def wait_for_document(emulator, predicate, timeout=10.0):
+    """Ask until the served document satisfies predicate; return that document."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
+        document = document_of(emulator)
+        if predicate(document):
+            return document
         time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"the document never got there; last: {document}")
 
 
 # -- the document
@@ -118,7 +119,7 @@ def test_events_of_other_vms_are_served_too(start_emulator):
 def test_an_event_appears_later_and_the_incarnation_grows(start_emulator):
     emulator = start_emulator(with_events(reboot(appear_after=1)))
     assert document_of(emulator) == {"DocumentIncarnation": 1, "Events": []}
-    document = wait_until(lambda: (lambda doc: doc if doc["Events"] else None)(document_of(emulator)))
+    document = wait_for_document(emulator, lambda document: document["Events"])
     assert document["DocumentIncarnation"] == 2
     assert statuses(document) == {"EV-1": "Scheduled"}
 
@@ -134,7 +135,7 @@ def test_approval_starts_the_event_then_it_ends_after_its_duration(start_emulato
     assert (started["DocumentIncarnation"], statuses(started)) == (2, {"EV-1": "Started"})
     # NotBefore keeps the value it had.
     assert started["Events"][0]["NotBefore"] == scheduled["Events"][0]["NotBefore"]
-    ended = wait_until(lambda: (lambda doc: doc if not doc["Events"] else None)(document_of(emulator)))
+    ended = wait_for_document(emulator, lambda document: not document["Events"])
     assert time.monotonic() - approved_at >= 2
     assert ended == {"DocumentIncarnation": 3, "Events": []}
 
@@ -143,16 +144,16 @@ def test_an_unapproved_event_starts_when_not_before_passes(start_emulator):
     # DurationInSeconds -1 (unknown): the event runs started_seconds.
     emulator = start_emulator(with_events(reboot(not_before_in=1, DurationInSeconds=-1), started_seconds=1))
     assert statuses(document_of(emulator)) == {"EV-1": "Scheduled"}
-    started = wait_until(lambda: (lambda doc: doc if statuses(doc) == {"EV-1": "Started"} else None)(document_of(emulator)))
+    started = wait_for_document(emulator, lambda document: statuses(document) == {"EV-1": "Started"})
     assert started["DocumentIncarnation"] == 2
-    ended = wait_until(lambda: (lambda doc: doc if not doc["Events"] else None)(document_of(emulator)))
+    ended = wait_for_document(emulator, lambda document: not document["Events"])
     assert ended["DocumentIncarnation"] == 3
 
 
 def test_an_event_that_is_started_from_the_start_ends_by_itself(start_emulator):
     emulator = start_emulator(with_events(reboot(EventStatus="Started", DurationInSeconds=1)))
     assert statuses(document_of(emulator)) == {"EV-1": "Started"}
-    assert wait_until(lambda: document_of(emulator) == {"DocumentIncarnation": 2, "Events": []})
+    wait_for_document(emulator, lambda document: document == {"DocumentIncarnation": 2, "Events": []})
 
 
 # -- the approval POST
@@ -414,7 +415,7 @@ def test_an_added_event_can_appear_later(start_emulator):
     emulator = start_emulator(make_scenario())
     assert control(emulator, "POST", "scheduled-events/events", reboot(appear_after=0.5)).status == 200
     assert document_of(emulator) == {"DocumentIncarnation": 1, "Events": []}
-    document = wait_until(lambda: (lambda doc: doc if doc["Events"] else None)(document_of(emulator)))
+    document = wait_for_document(emulator, lambda document: document["Events"])
     assert document["DocumentIncarnation"] == 2
 
 
