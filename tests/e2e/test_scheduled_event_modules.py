@@ -10,15 +10,16 @@ import time
 
 import pytest
 
+from support.ansible_env import OLD_TARGET_PYTHON_VERSIONS, TARGET_PYTHON_VERSIONS, matrix_controller, target_python
 from support.paths import SCENARIO_DIR
 
 VM = "vm-web-01"
 REBOOT_ID = "C7061BAC-AFDC-4513-B24B-AA5F13A16123"
 
-# A play on localhost whose modules all talk to the host's emulator (imds_endpoint), followed by its tasks.
+# A play whose modules talk to each host's emulator (imds_endpoint), followed by its tasks.
 PLAY = """
 - name: {name}
-  hosts: localhost
+  hosts: all
   gather_facts: false
   module_defaults:
     group/imds.azure.imds:
@@ -220,3 +221,33 @@ def test_slow_first_call_needs_the_long_default_timeout(emulator, run_playbook, 
     else:
         assert first["failed"] is True and first["error_code"] == "timeout"
         assert first["imds_seconds"] < delay
+
+
+def run_on_pythons(versions, emulator_fleet, run):
+    """INFO_APPROVE_INFO on one emulated VM per host Python; each approves its own reboot exactly once."""
+    interpreters = {version: target_python(version) for version in versions}
+    assert None not in interpreters.values(), "every host Python must be installed: %s" % interpreters
+    names = {version: "py" + version.replace(".", "") for version in versions}
+    fleet = emulator_fleet({name: scheduled_reboot() for name in names.values()})
+    hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": interpreters[version],
+                    "imds_endpoint": fleet.endpoints[name]} for version, name in names.items()}
+    result = run(INFO_APPROVE_INFO, {"all": {"hosts": hosts}}).assert_ok()
+    assert "Traceback" not in result.stdout + result.stderr
+    for name in names.values():
+        assert result.task("Approve this VM's events", name)["approved"] == [REBOOT_ID], name
+        assert result.task("Read them after the approval", name)["scheduled_events"]["events"][0]["status"] == "Started"
+        assert fleet[name].approved_event_ids() == [REBOOT_ID], name
+
+
+def test_modules_on_every_target_python(emulator_fleet, run_playbook):
+    run_on_pythons(TARGET_PYTHON_VERSIONS, emulator_fleet,
+                   lambda playbook, inventory: run_playbook(playbook, inventory=inventory, extra_args=["--forks", "6"]))
+
+
+@pytest.mark.parametrize("release", sorted(set(OLD_TARGET_PYTHON_VERSIONS.values())))
+def test_modules_on_older_target_pythons(release, emulator_fleet, run_playbook_with):
+    # RHEL 8's Python 3.6 and 3.7, through the oldest ansible-core that still runs modules on them.
+    controller = matrix_controller(release)
+    versions = sorted(version for version, oldest in OLD_TARGET_PYTHON_VERSIONS.items() if oldest == release)
+    run_on_pythons(versions, emulator_fleet,
+                   lambda playbook, inventory: run_playbook_with(controller, playbook, inventory=inventory))
