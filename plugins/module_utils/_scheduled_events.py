@@ -36,7 +36,6 @@ EVENT_STATUSES = ('Scheduled', 'Started')
 EVENT_SOURCES = ('Platform', 'User')
 RESOURCE_TYPES = ('VirtualMachine',)
 SCHEDULED = 'Scheduled'
-STARTED = 'Started'
 
 # Longest texts kept: identifiers and names are far shorter; a description is a sentence or two.
 MAX_NAME_LENGTH = 256
@@ -74,8 +73,8 @@ def _value(index, name, path):
 
 
 def _text(value, path, limit=MAX_NAME_LENGTH, allow_empty=False, multiline=False):
-    """A string, stripped, at most ``limit`` characters, without control characters (bar line breaks and tabs
-    when ``multiline``)."""
+    """A string, stripped, of at most ``limit`` characters and no control characters (``multiline``: bar tabs and
+    line breaks)."""
     if not isinstance(value, str):
         raise _invalid(path, 'expected a string, got %s' % shown(value))
     text = value.strip()
@@ -101,7 +100,7 @@ def _whole_number(value, path, low):
     if isinstance(value, str):
         text = value.strip()
         digits = text[1:] if text.startswith('-') else text
-        if not digits or len(digits) > 12 or any(char not in '0123456789' for char in digits):
+        if len(digits) > 12 or not ascii_digits(digits):
             raise _invalid(path, '%s is not a whole number' % shown(value))
         value = int(text)
     if isinstance(value, bool) or not isinstance(value, int):
