@@ -18,8 +18,11 @@ import sys
 import threading
 import time
 
-from support.ansible_env import ansible_environment
+import pytest
+
+from support.ansible_env import ansible_environment, matrix_controllers
 from support.fleet import tool
+from support.matrix import nginx_check, nginx_private_paths, one_rule_vm_scenario
 from support.nginx import HEALTH, PRIVATE_V4, answer, eventually, inbound, run_role, scenario
 from support.paths import EXAMPLES_DIR, REPO_ROOT
 from support.recipes import parse_blocks
@@ -36,6 +39,7 @@ PROBE_INTERVAL, PROBE_THRESHOLD, CONNECTION_SECONDS = 1, 2, 1
 WAIT_SECONDS = PROBE_INTERVAL * PROBE_THRESHOLD + CONNECTION_SECONDS
 EVENT_END_TIMEOUT = 90.0
 COMMAND_TIMEOUT = 300
+CONTROLLERS = matrix_controllers()
 
 
 # --------------------------------------------------------------------------- the emulator's scheduled events
@@ -283,6 +287,47 @@ def test_a_failed_read_approves_nothing_and_keeps_the_serving_config(
     assert "drained since an earlier run" in message, message
     assert nginx_instance.conf_path.read_bytes() == drained and setup.state_file.read_bytes() == state
     setup.assert_serving(DRAINING)
+
+
+# --------------------------------------------------------------------------- every supported ansible-core
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS, ids=[controller.release for controller in CONTROLLERS])
+def test_the_drain_flow_on_every_supported_ansible_core(
+        controller, run_playbook_with, emulator, nginx_binary, free_ports, tmp_path_factory):
+    # Templating differs between releases (2.16 turns JSON-looking text into data, 2.19 keeps native types):
+    # drain, approve and undrain with each controller; nginx only checks the files here (nginx -t).
+    (port,) = free_ports(1)
+    imds = emulator(dict(one_rule_vm_scenario(port), scheduled_events={"incarnation": 1, "events": []}))
+    directory = tmp_path_factory.mktemp("drain-" + controller.release)
+    conf_path, state_file = directory / "nginx.conf", directory / "state" / "drained.json"
+    variables = dict(nginx_private_paths(directory), imds_endpoint=imds.endpoint, imds_retry_timeout=0,
+                     maintenance_drain_state_dir=str(directory / "state"),
+                     maintenance_drain_vm_name_file=str(directory / "vm-name"),
+                     maintenance_drain_probe_interval=1, maintenance_drain_probe_threshold=1,
+                     maintenance_drain_connection_seconds=0)
+
+    def drain():
+        result = run_playbook_with(controller, DRAIN_PLAYBOOK, extra_vars=variables).assert_ok()
+        assert "Traceback" not in result.stdout + result.stderr, result.describe()
+        return result
+
+    event_id = "3E5C7A90-2B4D-4F6E-8A1C-9D0B2E4F6A08"
+    imds.add_scheduled_event(event(event_id, duration=2))
+    drain()
+    assert imds.approved_event_ids() == [event_id]
+    assert 'return 503 "draining' in conf_path.read_text(encoding="utf-8")
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    assert state["event_ids"] == [event_id] and isinstance(state["drained_at"], float), state
+
+    wait_until_no_events(imds)
+    drain()
+    assert imds.approved_event_ids() == [event_id]
+    assert not state_file.exists()
+    config = conf_path.read_text(encoding="utf-8")
+    assert 'return 200 "OK' in config and "503" not in config
+    rc, output = nginx_check(nginx_binary, conf_path)
+    assert rc == 0, output
 
 
 # --------------------------------------------------------------------------- on each VM: the timer
