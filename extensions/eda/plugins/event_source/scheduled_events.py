@@ -27,8 +27,8 @@ description:
   - An ansible-rulebook event source plugin that polls the Azure Instance Metadata Service (IMDS) for Scheduled
     Events (reboots, redeployments, freezes, preemptions and terminations Azure announces for the VM) and puts one
     event on the queue each time an event id appears, changes status (C(Scheduled) to C(Started)) or ends.
-  - It must run on the VM itself (IMDS answers only there), for example as a rulebook activation per VM or a
-    C(ansible-rulebook) service on the VM that runs the drain playbook on C(localhost).
+  - It must run on the VM itself, as IMDS answers only there, for example as an C(ansible-rulebook) service on each
+    VM whose rules run playbooks on C(localhost), such as the drain playbook of the collection's examples.
   - Reads go through the collection's IMDS client (the C(Metadata) header, no proxy, no redirects, a bounded body,
     at most 5 requests a second) with one client for the life of the source.
   - On average at most one IMDS request is sent per O(interval), whatever happens; a failed read (IMDS down, an
@@ -39,6 +39,9 @@ description:
     not_before_epoch), C(for_this_vm) (whether its resources name this VM), C(vm_name), C(incarnation) (the
     DocumentIncarnation it was seen in) and C(change): C(new), C(changed) (its status changed) or C(ended) (it is
     no longer in the document; C(scheduled_event) is then the event as last seen)."
+  - "After the first successful read, one C({scheduled_events: {incarnation, vm_name, events, for_this_vm}, change:
+    first_read}) event with the number of events in the document and of those that affect this VM, so that a rule
+    can finish what a restart (a reboot of the VM) interrupted, such as turning a drain off."
   - With O(include_loadbalancer), also C({loadbalancer, change}) events, where C(loadbalancer) holds the
     C(azure_loadbalancer) facts of M(imds.azure.loadbalancer_facts) and C(change) is C(changed), the first time
     they are read and each time they differ from the last read.
@@ -46,8 +49,8 @@ options:
   endpoint:
     description:
       - Base URL of IMDS, a plain C(http://host[:port]) URL.
-      - When not set, the Azure address C(http://169.254.169.254) is used, after the DMI check that this host is an
-        Azure VM.
+      - When not set or empty, the Azure address C(http://169.254.169.254) is used, after the DMI check that this
+        host is an Azure VM.
     type: str
   interval:
     description:
@@ -183,14 +186,9 @@ MIN_INTERVAL = 1.0
 MAX_INTERVAL = 86400.0
 DEFAULT_BACKOFF_MAX = 60.0
 DEFAULT_LOADBALANCER_INTERVAL = 60.0
-# The first Scheduled Events request can take up to about two minutes: Azure enables the service then.
-DEFAULT_TIMEOUT = 150.0
 DEFAULT_RETRY_TIMEOUT = 0.0
-VM_NAME_PATH = "instance/compute/name"
-VM_NAME_API_VERSION = "2021-02-01"
 LOADBALANCER_PATH = "loadbalancer"
 LOADBALANCER_API_VERSION = "2020-10-01"
-MAX_VM_NAME_LENGTH = 64
 
 _KNOWN_ARGS = frozenset((
     "endpoint", "interval", "backoff_max", "vm_name", "only_this_vm", "include_loadbalancer",
@@ -256,17 +254,19 @@ def source_settings(args: Dict[str, Any]) -> Dict[str, Any]:
     endpoint = args.get("endpoint")
     if endpoint is not None and not isinstance(endpoint, str):
         raise SettingsError(f"endpoint must be a string, got {_shown(endpoint)}.")
+    # Empty means not set, so that a rulebook can write endpoint: "{{ imds_endpoint | default('') }}".
+    endpoint = endpoint.strip() or None if endpoint is not None else None
     return {
         "endpoint": endpoint,
         "interval": interval,
         "backoff_max": max(_seconds(args, "backoff_max", DEFAULT_BACKOFF_MAX, MIN_INTERVAL), interval),
-        "vm_name": _text(args, "vm_name", MAX_VM_NAME_LENGTH),
+        "vm_name": _text(args, "vm_name", _scheduled_events.MAX_NAME_LENGTH),
         "only_this_vm": _boolean(args, "only_this_vm"),
         "include_loadbalancer": _boolean(args, "include_loadbalancer"),
         "loadbalancer_interval": max(_seconds(args, "loadbalancer_interval", DEFAULT_LOADBALANCER_INTERVAL,
                                               MIN_INTERVAL), interval),
-        # The client checks the ranges of these two itself.
-        "timeout": _seconds(args, "timeout", DEFAULT_TIMEOUT, 0.001, 300.0),
+        # As the modules: long enough for the first request, which Azure answers once the service is enabled.
+        "timeout": _seconds(args, "timeout", _scheduled_events.SCHEDULED_EVENTS_TIMEOUT, 0.001, 300.0),
         "retry_timeout": _seconds(args, "retry_timeout", DEFAULT_RETRY_TIMEOUT, 0.0, 3600.0),
     }
 
@@ -278,14 +278,16 @@ class EventTracker:
 
     An event is emitted when its id is seen for the first time (``new``), when
     its status differs from the last one seen (``changed``) and when it is no
-    longer in the document (``ended``). A failed read never reaches it, so it
-    changes nothing.
+    longer in the document (``ended``); the first document read also gives one
+    ``first_read`` summary. A failed read never reaches it, so it changes
+    nothing.
     """
 
     def __init__(self, event_key: Callable[[dict], tuple], only_this_vm: bool = False):
         self._event_key = event_key
         self._only_this_vm = only_this_vm
         self._seen: Dict[str, tuple] = {}   # id -> (key, queue event as last seen)
+        self._read_once = False
 
     def update(self, events: List[dict], for_this_vm: List[dict], vm_name: str, incarnation: int) -> List[dict]:
         """Queue events for one normalised document: ``events`` all of its events, ``for_this_vm`` those of this VM."""
@@ -311,6 +313,12 @@ class EventTracker:
         for event_id, (_key, message) in self._seen.items():
             if event_id not in current:
                 emitted.append(dict(message, incarnation=incarnation, change="ended"))
+        if not self._read_once:
+            # After a restart (say the VM came back from a reboot) nothing may be new: this tells rules it started.
+            self._read_once = True
+            emitted.append({"scheduled_events": {"incarnation": incarnation, "vm_name": vm_name,
+                                                 "events": len(events), "for_this_vm": len(mine)},
+                            "change": "first_read"})
         self._seen = current
         return emitted
 
@@ -369,14 +377,12 @@ class ScheduledEventsReader:
     of this poll and never raises for a failed read.
     """
 
-    def __init__(self, settings: Dict[str, Any], clock: Callable[[], float] = time.monotonic,
-                 client_factory: Optional[Callable[..., Any]] = None):
+    def __init__(self, settings: Dict[str, Any], clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.clock = clock
         self._stop = threading.Event()
-        factory = client_factory or _imds.ImdsClient
-        self.client = factory(endpoint=settings["endpoint"], timeout=settings["timeout"],
-                              retry_timeout=settings["retry_timeout"], clock=clock, sleep=self._sleep)
+        self.client = _imds.ImdsClient(endpoint=settings["endpoint"], timeout=settings["timeout"],
+                                       retry_timeout=settings["retry_timeout"], clock=clock, sleep=self._sleep)
         self.vm_name = settings["vm_name"]
         self.events = EventTracker(_scheduled_events.event_key, settings["only_this_vm"])
         self.loadbalancer = LoadBalancerTracker()
@@ -435,23 +441,13 @@ class ScheduledEventsReader:
     def _log_failure(self, what: str, exc: Exception) -> None:
         code = getattr(exc, "code", None) or type(exc).__name__
         message = _imds.short_text(str(getattr(exc, "message", exc)), 300)
-        logger.warning("%s: reading %s failed (%s): %s; nothing emitted, next poll backs off (failed polls in a "
-                       "row: %d)", SOURCE_NAME, what, code, message, self.failures + 1)
-
-    def _read_vm_name(self) -> str:
-        if self.vm_name is None:
-            name = self.client.get_text(VM_NAME_PATH, api_version=VM_NAME_API_VERSION).strip()
-            if not name or len(name) > MAX_VM_NAME_LENGTH:
-                raise _imds.ImdsError(f"IMDS answered {_imds.shown(name)} for {VM_NAME_PATH}, not a VM name.",
-                                      code="invalid_metadata")
-            self.vm_name = name
-        return self.vm_name
+        logger.warning("%s: reading %s failed (%s): %s Nothing emitted; the next poll backs off (failed polls in "
+                       "a row: %d).", SOURCE_NAME, what, code, message.rstrip(".") + ".", self.failures + 1)
 
     def _read_scheduled_events(self) -> List[dict]:
-        vm_name = self._read_vm_name()
-        document = self.client.get_json(_scheduled_events.SCHEDULED_EVENTS_PATH,
-                                        api_version=_scheduled_events.SCHEDULED_EVENTS_API_VERSION)
-        normalised = _scheduled_events.normalize_scheduled_events(document)
+        # Read once: until it is known, each poll starts with it.
+        self.vm_name = vm_name = _scheduled_events.read_vm_name(self.client, self.vm_name)
+        normalised = _scheduled_events.read_scheduled_events(self.client)
         events = normalised["events"]
         return self.events.update(events, _scheduled_events.events_for_vm(events, vm_name), vm_name,
                                   normalised["incarnation"])

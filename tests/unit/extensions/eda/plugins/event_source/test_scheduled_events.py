@@ -2,31 +2,45 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scheduled_events event source: its pure parts, and its reads against a scripted IMDS.
 
-The plugin is loaded the way ansible-rulebook loads it, as a file with
-runpy.run_path (it is not a module of a package).
+The plugin is loaded as ansible-rulebook loads it, as a file (it is not a
+module of a package). ansible-rulebook uses runpy.run_path; here importlib
+does the same, since ansible-test's collection loader claims every path of
+the collection for itself and runpy would take the file for a package.
 """
 
 import asyncio
+import importlib.util
+import logging
 import os
-import runpy
 
 import pytest
+import yaml
 
 from ansible_collections.imds.azure.tests.unit.utils.imds_client import FakeTime
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer
 
 PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), *([os.pardir] * 6),
                            "extensions", "eda", "plugins", "event_source", "scheduled_events.py")
-PLUGIN = runpy.run_path(os.path.normpath(PLUGIN_PATH))
+
+def load_plugin(path):
+    spec = importlib.util.spec_from_file_location("scheduled_events_source", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return vars(module)
+
+
+PLUGIN = load_plugin(os.path.normpath(PLUGIN_PATH))
 
 EventTracker = PLUGIN["EventTracker"]
 LoadBalancerTracker = PLUGIN["LoadBalancerTracker"]
 ScheduledEventsReader = PLUGIN["ScheduledEventsReader"]
 SettingsError = PLUGIN["SettingsError"]
+SourceStopped = PLUGIN["SourceStopped"]
 collections_root = PLUGIN["collections_root"]
 failure_backoff = PLUGIN["failure_backoff"]
 next_poll_delay = PLUGIN["next_poll_delay"]
 source_settings = PLUGIN["source_settings"]
+plugin_main = PLUGIN["main"]
 
 VM = "vm-web-01"
 
@@ -44,7 +58,9 @@ def mine(events, vm_name=VM):
 
 
 def changes(emitted):
-    return [(item["scheduled_event"]["id"], item["scheduled_event"]["status"], item["change"]) for item in emitted]
+    """(id, status, change) of each emitted scheduled event; the first_read summary is checked on its own."""
+    return [(item["scheduled_event"]["id"], item["scheduled_event"]["status"], item["change"]) for item in emitted
+            if "scheduled_event" in item]
 
 
 # --------------------------------------------------------------------------- settings
@@ -64,6 +80,11 @@ def test_settings_accept_rulebook_values():
         == (2.0, True, True, "vm-web-01")
 
 
+def test_settings_empty_endpoint_means_the_azure_address():
+    assert source_settings({"endpoint": " "})["endpoint"] is None
+    assert source_settings({"endpoint": "http://127.0.0.1:8080 "})["endpoint"] == "http://127.0.0.1:8080"
+
+
 def test_settings_never_wait_less_than_the_interval():
     settings = source_settings({"interval": 120, "backoff_max": 30, "loadbalancer_interval": 5})
     assert settings["backoff_max"] == 120 and settings["loadbalancer_interval"] == 120
@@ -78,13 +99,27 @@ def test_settings_never_wait_less_than_the_interval():
     ({"retry_timeout": -1}, "retry_timeout"),
     ({"only_this_vm": "maybe"}, "only_this_vm"),
     ({"vm_name": ""}, "vm_name"),
-    ({"vm_name": "x" * 65}, "vm_name"),
+    ({"vm_name": "x" * 257}, "vm_name"),
     ({"endpoint": 8080}, "endpoint"),
+    ({"backoff_max": 0}, "backoff_max"),
     ({"intervall": 5}, "intervall"),
 ])
 def test_settings_refuse_bad_values_and_name_them(args, named):
     with pytest.raises(SettingsError, match=named):
         source_settings(args)
+
+
+def test_the_documentation_lists_every_option_with_its_default():
+    documentation = yaml.safe_load(PLUGIN["DOCUMENTATION"])
+    defaults = source_settings({})
+    assert sorted(documentation["options"]) == sorted(defaults)
+    for name, option in documentation["options"].items():
+        assert option["description"], name
+        assert option.get("default") == defaults[name], name
+    rulesets = yaml.safe_load(PLUGIN["EXAMPLES"])
+    for ruleset in rulesets:
+        for source in ruleset["sources"]:
+            source_settings(source["imds.azure.scheduled_events"])
 
 
 # --------------------------------------------------------------------------- what to emit
@@ -100,6 +135,19 @@ def test_each_event_is_emitted_once_per_id_and_status():
     assert changes(emitted) == [("A", "Started", "changed")]
     assert emitted[0]["incarnation"] == 3 and emitted[0]["for_this_vm"] is True and emitted[0]["vm_name"] == VM
     assert tracker.update(started, mine(started), VM, 3) == []
+
+
+def test_the_first_read_is_summed_up_once():
+    tracker = EventTracker(key)
+    document = [event("A"), event("B", resources=("vm-other",))]
+    emitted = tracker.update(document, mine(document), VM, 7)
+    assert emitted[-1] == {"scheduled_events": {"incarnation": 7, "vm_name": VM, "events": 2, "for_this_vm": 1},
+                           "change": "first_read"}
+    assert [item["change"] for item in tracker.update([], [], VM, 8)] == ["ended", "ended"]
+    # An empty first document still says the source has read it.
+    assert EventTracker(key).update([], [], VM, 1) == [
+        {"scheduled_events": {"incarnation": 1, "vm_name": VM, "events": 0, "for_this_vm": 0},
+         "change": "first_read"}]
 
 
 def test_an_event_that_leaves_the_document_ends_once():
@@ -118,9 +166,10 @@ def test_events_of_other_vms_are_marked_or_left_out():
     document = [event("A", resources=("VM-WEB-01", "vm-other")), event("B", resources=("vm-other",))]
     for_vm = [document[0]]
     marked = EventTracker(key).update(document, for_vm, VM, 2)
-    assert [(item["scheduled_event"]["id"], item["for_this_vm"]) for item in marked] == [("A", True), ("B", False)]
+    assert [(item["scheduled_event"]["id"], item["for_this_vm"]) for item in marked[:-1]] == [("A", True), ("B", False)]
     only = EventTracker(key, only_this_vm=True).update(document, for_vm, VM, 2)
-    assert [(item["scheduled_event"]["id"], item["for_this_vm"]) for item in only] == [("A", True)]
+    assert [(item["scheduled_event"]["id"], item["for_this_vm"]) for item in only[:-1]] == [("A", True)]
+    assert only[-1]["scheduled_events"]["events"] == 2 and only[-1]["scheduled_events"]["for_this_vm"] == 1
 
 
 def test_an_id_twice_in_one_document_is_emitted_once():
@@ -197,3 +246,106 @@ def test_collections_root_of_an_installed_plugin():
 ])
 def test_collections_root_of_a_plugin_outside_a_collection(path):
     assert collections_root(path) is None
+
+
+# --------------------------------------------------------------------------- reads, against a scripted IMDS
+
+def scheduled_events_answer(incarnation=2, *events):
+    """A 200 answer in Azure's shape, with events given as (id, status, resources)."""
+    return Answer(body={"DocumentIncarnation": incarnation, "Events": [
+        {"EventId": event_id, "EventStatus": status, "EventType": "Reboot", "ResourceType": "VirtualMachine",
+         "Resources": list(resources), "NotBefore": "Thu, 22 Jul 2021 04:50:17 GMT", "Description": "Host update",
+         "EventSource": "Platform", "DurationInSeconds": 5}
+        for event_id, status, resources in events]})
+
+
+VM_NAME_ANSWER = Answer(body=VM, content_type="text/plain; charset=utf-8")
+
+
+def reader_for(server, fake_time, **args):
+    return ScheduledEventsReader(source_settings(dict({"endpoint": server.endpoint, "interval": 1}, **args)),
+                                 clock=fake_time.clock)
+
+
+def test_a_failed_read_emits_nothing_and_the_next_good_one_does(server, caplog):
+    server.queue(VM_NAME_ANSWER, Answer(status=503, body={"error": "Internal service unavailable. Retry later"}),
+                 scheduled_events_answer(2, ("A", "Scheduled", (VM,))))
+    reader = reader_for(server, FakeTime())
+    with caplog.at_level(logging.WARNING):
+        assert reader.poll() == []
+    assert reader.failures == 1 and "503" in caplog.text
+    emitted = reader.poll()
+    assert changes(emitted) == [("A", "Scheduled", "new")] and emitted[0]["for_this_vm"] is True
+    assert emitted[-1]["change"] == "first_read" and reader.failures == 0
+    # The VM name was read once, before the first scheduled events read.
+    assert [request["target"].split("?")[0] for request in server.requests] == [
+        "/metadata/instance/compute/name", "/metadata/scheduledevents", "/metadata/scheduledevents"]
+
+
+@pytest.mark.parametrize("answer", [
+    Answer(body={"DocumentIncarnation": 2, "Events": "not a list"}),
+    Answer(body=[1, 2, 3]),
+    Answer(body=b"<html>not json</html>", content_type="text/html"),
+])
+def test_an_answer_of_unknown_shape_emits_nothing_and_changes_nothing(server, caplog, answer):
+    server.queue(VM_NAME_ANSWER, scheduled_events_answer(2, ("A", "Scheduled", (VM,))), answer,
+                 scheduled_events_answer(2, ("A", "Scheduled", (VM,))))
+    reader = reader_for(server, FakeTime())
+    assert changes(reader.poll()) == [("A", "Scheduled", "new")]
+    with caplog.at_level(logging.WARNING):
+        assert reader.poll() == []
+    assert "Nothing emitted" in caplog.text
+    # What was known before the bad answer still holds: A is not new again, nor ended.
+    assert reader.poll() == []
+
+
+def test_the_loadbalancer_is_read_at_its_own_interval(server):
+    fake_time = FakeTime()
+    documented = {"loadbalancer": {"publicIpAddresses": [], "outboundRules": [], "inboundRules": [
+        {"frontendIpAddress": "50.0.0.1", "protocol": "tcp", "frontendPort": 80, "backendPort": 443,
+         "privateIpAddress": "10.1.0.4"}]}}
+    server.queue(VM_NAME_ANSWER, scheduled_events_answer(1), Answer(body=documented), scheduled_events_answer(1),
+                 scheduled_events_answer(1), Answer(body=documented))
+    reader = reader_for(server, fake_time, include_loadbalancer=True, loadbalancer_interval=10)
+    first = reader.poll()
+    assert [item["change"] for item in first] == ["first_read", "changed"]
+    assert first[1]["loadbalancer"]["frontend_ips"] == ["50.0.0.1"]
+    fake_time.now += 5
+    assert reader.poll() == []
+    fake_time.now += 5
+    # Due again, and the same document: nothing to emit.
+    assert reader.poll() == []
+    assert [request["target"].split("?")[0] for request in server.requests].count("/metadata/loadbalancer") == 2
+
+
+def test_stop_ends_a_read_waiting_to_retry(server):
+    server.queue(Answer(status=503, body={"error": "Internal service unavailable. Retry later"}))
+    reader = reader_for(server, FakeTime(), vm_name=VM, retry_timeout=60)
+    reader.stop()
+    with pytest.raises(SourceStopped):
+        reader.poll()
+    assert len(server.requests) == 1
+
+
+def test_main_emits_and_stops_when_cancelled(server):
+    server.queue(VM_NAME_ANSWER, scheduled_events_answer(3, ("A", "Started", (VM,)), ("B", "Scheduled", ("vm-2",))))
+
+    async def run():
+        queue = asyncio.Queue()
+        task = asyncio.ensure_future(plugin_main(queue, {"endpoint": server.endpoint, "interval": 1}))
+        received = [await asyncio.wait_for(queue.get(), 10) for _number in range(3)]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return received
+
+    received = asyncio.run(run())
+    assert [(item.get("scheduled_event", {}).get("id"), item.get("for_this_vm"), item["change"]) for item in received] \
+        == [("A", True, "new"), ("B", False, "new"), (None, None, "first_read")]
+    assert received[0]["incarnation"] == 3
+
+
+@pytest.mark.parametrize("args", [{"interval": 0}, {"endpoint": "https://169.254.169.254"}])
+def test_main_refuses_bad_arguments_before_any_request(args):
+    with pytest.raises(ValueError, match="imds.azure.scheduled_events: "):
+        asyncio.run(plugin_main(asyncio.Queue(), args))
