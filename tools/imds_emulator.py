@@ -4,9 +4,11 @@
 # Local emulator of the Azure Instance Metadata Service (IMDS).
 #
 # Serves /metadata/loadbalancer, /metadata/instance (with route filtering),
-# /metadata/versions and a control API under /__emulator__/, enforces the rules
-# Azure documents (Metadata header, api-version, GET only, 5 requests a second)
-# and injects faults on demand. Python 3.11+ standard library only.
+# /metadata/scheduledevents (events that appear, start and end, approved by the
+# one documented POST), /metadata/versions and a control API under
+# /__emulator__/, enforces the rules Azure documents (Metadata header,
+# api-version, GET only but for the approval, 5 requests a second) and injects
+# faults on demand. Python 3.11+ standard library only.
 #
 # Run it:
 #     python3 tools/imds_emulator.py --scenario documented --port 0
@@ -21,7 +23,9 @@
 
 import argparse
 import copy
+import email.utils
 import json
+import math
 import os
 import re
 import select
@@ -56,10 +60,27 @@ LOADBALANCER_MIN_VERSION = "2020-10-01"
 DEFAULT_RATE_LIMIT = {"requests": 5, "seconds": 1.0}
 
 CONTROL_PREFIX = "/__emulator__"
+CONTROL_PATHS = tuple(CONTROL_PREFIX + name for name in (
+    "/requests", "/scenario", "/reset", "/scheduled-events", "/scheduled-events/approvals", "/scheduled-events/events"))
 IMDS_PREFIX = "/metadata"
 INSTANCE_PATH = "/metadata/instance"
 LOADBALANCER_PATH = "/metadata/loadbalancer"
 VERSIONS_PATH = "/metadata/versions"
+SCHEDULED_EVENTS_PATH = "/metadata/scheduledevents"
+
+# Scheduled Events has versions of its own (scheduled-events-linux.md).
+SCHEDULED_EVENTS_API_VERSIONS = ("2017-11-01", "2019-01-01", "2019-08-01", "2020-07-01")
+EVENT_TYPES = ("Freeze", "Reboot", "Redeploy", "Preempt", "Terminate")
+EVENT_STATUSES = ("Scheduled", "Started")
+EVENT_SOURCES = ("Platform", "User")
+# The least notice Azure gives before NotBefore, per type (Terminate: the shortest it can be configured to).
+MINIMUM_NOTICE_SECONDS = {"Freeze": 900, "Reboot": 900, "Redeploy": 600, "Preempt": 30, "Terminate": 300}
+# An event is served with exactly these keys, in the order of Microsoft's sample.
+SERVED_EVENT_KEYS = ("EventId", "EventStatus", "EventType", "ResourceType", "Resources", "NotBefore", "Description",
+                     "EventSource", "DurationInSeconds")
+EVENT_TIMING_KEYS = ("appear_after", "not_before_in")
+SCHEDULED_EVENTS_KEYS = {"incarnation", "first_call_delay", "started_seconds", "api_versions", "events"}
+DEFAULT_STARTED_SECONDS = 5
 
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -80,6 +101,9 @@ MSG_FORWARDED = "Bad request. Requests that carry an X-Forwarded-For header are 
 MSG_API_VERSION = "Bad request. api-version is invalid or was not specified in the request. For more information refer to aka.ms/azureimds"
 MSG_TOO_MANY = "Too many requests"
 MSG_UNEXPECTED = "Unexpected request. Check the query parameters and retry."
+MSG_START_REQUESTS_TYPE = "Bad request. The Content-Type of a StartRequests body must be application/json"
+MSG_START_REQUESTS_JSON = "Bad request. The body is not valid JSON"
+MSG_START_REQUESTS_SHAPE = 'Bad request. The body must be {"StartRequests": [{"EventId": "<id>"}, ...]} with at least one entry'
 LOADBALANCER_ERRORS = {
     "no_metadata": "No load balancer metadata is found. Check if your virtual machine is using any nonbasic SKU load balancer and retry later.",
     "not_available": "Load Balancer metadata API isn't available right now. Retry later",
@@ -101,9 +125,12 @@ NON_JSON_BODY = (
     "<body><h1>Access denied</h1><p>The web proxy refused this request.</p></body></html>\n"
 )
 
-SCENARIO_KEYS = {"description", "loadbalancer", "loadbalancer_error", "instance", "api_versions", "faults", "rate_limit"}
+SCENARIO_KEYS = {"description", "loadbalancer", "loadbalancer_error", "instance", "api_versions", "faults", "rate_limit",
+                 "scheduled_events"}
 FAULT_ACTIONS = ("status", "delay", "hang", "drip", "truncate", "reset", "redirect", "oversize", "non_json", "content_type")
 FAULT_KEYS = set(FAULT_ACTIONS) | {"path", "count", "seconds", "body", "lb_error"}
+# The faults that send the normal answer (late, slowly, cut or relabelled); the others replace it.
+FAULTS_WITH_NORMAL_ANSWER = ("delay", "drip", "truncate", "content_type")
 VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 HOST_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -258,6 +285,7 @@ def validate_scenario(data, source="scenario"):
     if not isinstance(faults, list):
         raise ScenarioError(f"{source}: 'faults' must be a list")
     scenario["faults"] = [_validate_fault(fault, f"{source}: faults[{index}]") for index, fault in enumerate(faults)]
+    scenario["scheduled_events"] = _validate_scheduled_events(scenario.get("scheduled_events", {}), source)
     return scenario
 
 
@@ -349,6 +377,94 @@ def _validate_fault(fault, where):
     if "lb_error" in fault and fault["lb_error"] not in LOADBALANCER_ERRORS:
         raise ScenarioError(f"{where}: 'lb_error' must be one of {LOADBALANCER_ERROR_NAMES}")
     return fault
+
+
+def _validate_scheduled_events(value, source):
+    where = f"{source}: 'scheduled_events'"
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where} must be a JSON object")
+    unknown = sorted(set(value) - SCHEDULED_EVENTS_KEYS)
+    if unknown:
+        raise ScenarioError(f'{where}: unknown key(s) {", ".join(map(repr, unknown))}; allowed: {", ".join(sorted(SCHEDULED_EVENTS_KEYS))}')
+    settings = {
+        "incarnation": value.get("incarnation", 1),
+        "first_call_delay": value.get("first_call_delay", 0),
+        "started_seconds": value.get("started_seconds", DEFAULT_STARTED_SECONDS),
+        "api_versions": value.get("api_versions", list(SCHEDULED_EVENTS_API_VERSIONS)),
+        "events": value.get("events", []),
+    }
+    if not _is_int(settings["incarnation"]) or settings["incarnation"] < 0:
+        raise ScenarioError(f"{where}: 'incarnation' must be an integer, 0 or more")
+    for name in ("first_call_delay", "started_seconds"):
+        if not _is_number(settings[name]) or settings[name] < 0:
+            raise ScenarioError(f"{where}: '{name}' must be a number of seconds, 0 or more")
+    versions = settings["api_versions"]
+    if (not isinstance(versions, list) or not versions or len(set(map(repr, versions))) != len(versions)
+            or any(version not in SCHEDULED_EVENTS_API_VERSIONS for version in versions)):
+        raise ScenarioError(f'{where}: \'api_versions\' must be a non-empty list without duplicates out of {", ".join(SCHEDULED_EVENTS_API_VERSIONS)}')
+    if not isinstance(settings["events"], list):
+        raise ScenarioError(f"{where}: 'events' must be a list")
+    settings["events"] = [validate_scheduled_event(event, f"{where}: events[{index}]") for index, event in enumerate(settings["events"])]
+    identifiers = [event["EventId"] for event in settings["events"]]
+    if len(set(identifiers)) != len(identifiers):
+        raise ScenarioError(f"{where}: two events have the same EventId")
+    return settings
+
+
+def validate_scheduled_event(event, where="event"):
+    """Check one scheduled event as a scenario gives it; return it with defaults filled in.
+
+    Besides Azure's keys it may carry appear_after (seconds after the scenario
+    is installed, or the event added, before it is served) and not_before_in
+    (seconds from its appearance to its NotBefore); those two are never served.
+    """
+    if not isinstance(event, dict):
+        raise ScenarioError(f"{where}: an event must be a JSON object")
+    allowed = set(SERVED_EVENT_KEYS) | set(EVENT_TIMING_KEYS)
+    unknown = sorted(set(event) - allowed)
+    if unknown:
+        raise ScenarioError(f'{where}: unknown key(s) {", ".join(map(repr, unknown))}; allowed: {", ".join(sorted(allowed))}')
+    for name in ("EventId", "EventType", "Resources"):
+        if name not in event:
+            raise ScenarioError(f"{where}: '{name}' is missing")
+    checked = {
+        "EventId": event["EventId"],
+        "EventStatus": event.get("EventStatus", "Scheduled"),
+        "EventType": event["EventType"],
+        "ResourceType": event.get("ResourceType", "VirtualMachine"),
+        "Resources": event["Resources"],
+        "Description": event.get("Description", ""),
+        "EventSource": event.get("EventSource", "Platform"),
+        "DurationInSeconds": event.get("DurationInSeconds", -1),
+        "appear_after": event.get("appear_after", 0),
+    }
+    if not _is_text(checked["EventId"]):
+        raise ScenarioError(f"{where}: 'EventId' must be a non-empty string")
+    for name, choices in (("EventStatus", EVENT_STATUSES), ("EventType", EVENT_TYPES), ("EventSource", EVENT_SOURCES),
+                          ("ResourceType", ("VirtualMachine",))):
+        if checked[name] not in choices:
+            raise ScenarioError(f'{where}: \'{name}\' must be one of {", ".join(choices)}')
+    resources = checked["Resources"]
+    if not isinstance(resources, list) or not resources or not all(_is_text(name) for name in resources):
+        raise ScenarioError(f"{where}: 'Resources' must be a non-empty list of VM names")
+    if not isinstance(checked["Description"], str):
+        raise ScenarioError(f"{where}: 'Description' must be a string")
+    duration = checked["DurationInSeconds"]
+    if not _is_int(duration) or duration < -1:
+        raise ScenarioError(f"{where}: 'DurationInSeconds' must be an integer, -1 (unknown) or more")
+    if not _is_number(checked["appear_after"]) or checked["appear_after"] < 0:
+        raise ScenarioError(f"{where}: 'appear_after' must be a number of seconds, 0 or more")
+    if "NotBefore" in event and "not_before_in" in event:
+        raise ScenarioError(f"{where}: give either 'NotBefore' or 'not_before_in', not both")
+    if "NotBefore" in event:
+        if not isinstance(event["NotBefore"], str):
+            raise ScenarioError(f'{where}: \'NotBefore\' must be a string such as "Thu, 22 Jul 2021 04:50:17 GMT", or ""')
+        checked["NotBefore"] = event["NotBefore"]
+    else:
+        checked["not_before_in"] = event.get("not_before_in", MINIMUM_NOTICE_SECONDS[checked["EventType"]])
+        if not _is_number(checked["not_before_in"]) or checked["not_before_in"] < 0:
+            raise ScenarioError(f"{where}: 'not_before_in' must be a number of seconds, 0 or more")
+    return checked
 
 
 # --------------------------------------------------------------------------- fleets
@@ -492,18 +608,23 @@ def _walk(document, segments):
 
 
 def _endpoint_of(path):
-    for endpoint in (INSTANCE_PATH, LOADBALANCER_PATH, VERSIONS_PATH):
+    for endpoint in (INSTANCE_PATH, LOADBALANCER_PATH, VERSIONS_PATH, SCHEDULED_EVENTS_PATH):
         if path == endpoint or path.startswith(endpoint + "/"):
             return endpoint
     return None
 
 
-def imds_answer(scenario, method, path, query):
-    """What IMDS answers to a request that passed the header checks, before faults."""
+def imds_answer(scenario, method, path, query, scheduled=None, body=b"", content_type="", stopping=None):
+    """What IMDS answers to a request that passed the header checks, before faults.
+
+    scheduled is the ScheduledEvents state that /metadata/scheduledevents
+    serves; that path may wait for its first-call delay (until `stopping` is
+    set: then the answer is None).
+    """
     endpoint = _endpoint_of(path)
     if endpoint is None or (endpoint != INSTANCE_PATH and path.rstrip("/") != endpoint):
         return not_found_answer(path, method)
-    if method != "GET":
+    if method != "GET" and not (endpoint == SCHEDULED_EVENTS_PATH and method == "POST"):
         return method_not_allowed_answer(path, method)
 
     params = {}
@@ -516,6 +637,8 @@ def imds_answer(scenario, method, path, query):
         return json_answer(200, {"apiVersions": list(scenario["api_versions"])})
 
     version = params.get("api-version")
+    if endpoint == SCHEDULED_EVENTS_PATH:
+        return _scheduled_events_answer(scenario, params, version, scheduled, method, body, content_type, stopping)
     if version not in scenario["api_versions"]:
         return api_version_error(scenario["api_versions"])
     if endpoint == LOADBALANCER_PATH:
@@ -535,6 +658,70 @@ def _loadbalancer_answer(scenario, params, version):
     return json_answer(200, scenario["loadbalancer"])
 
 
+def _scheduled_events_answer(scenario, params, version, scheduled, method, body, content_type, stopping):
+    versions = scenario["scheduled_events"]["api_versions"]
+    if version not in versions:
+        return api_version_error(versions)
+    if params.get("format", "json") != "json":
+        return disallowed_value_answer("format", params["format"])
+    if set(params) - {"api-version", "format"}:
+        return error_answer(400, MSG_UNEXPECTED)
+    if scheduled is None:
+        scheduled = ScheduledEvents(scenario["scheduled_events"])
+    if not scheduled.wait_until_enabled(stopping):
+        return None
+    if method == "GET":
+        return json_answer(200, scheduled.document())
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        return error_answer(400, MSG_START_REQUESTS_TYPE)
+    document, parsed = parse_json_body(body)
+    if not parsed:
+        return error_answer(400, MSG_START_REQUESTS_JSON)
+    event_ids, problem = read_start_requests(document)
+    if problem:
+        return error_answer(400, problem)
+    scheduled.approve(event_ids)
+    return Answer(200, b"", JSON_TYPE)
+
+
+def parse_json_body(body):
+    """(document, True) for a UTF-8 JSON body, (None, False) otherwise."""
+    try:
+        return json.loads(body.decode("utf-8")), True
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, False
+
+
+def read_start_requests(document):
+    """The EventIds of a StartRequests body, and what is wrong with it (None when nothing).
+
+    The ids of well-formed entries are returned even when another entry is
+    wrong, so that the approvals log shows what a client tried to approve.
+    Keys besides StartRequests and EventId are allowed.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("StartRequests"), list) or not document["StartRequests"]:
+        return [], MSG_START_REQUESTS_SHAPE
+    event_ids, problem = [], None
+    for index, entry in enumerate(document["StartRequests"]):
+        if isinstance(entry, dict) and _is_text(entry.get("EventId")):
+            event_ids.append(entry["EventId"])
+        elif problem is None:
+            problem = f"Bad request. StartRequests[{index}] has no EventId string"
+    return event_ids, problem
+
+
+def rfc1123(timestamp):
+    """Seconds since the epoch as Azure writes NotBefore: "Thu, 22 Jul 2021 04:50:17 GMT"."""
+    return email.utils.formatdate(timestamp, usegmt=True)
+
+
+def _parse_rfc1123(text):
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def _instance_answer(scenario, path, params):
     output_format = params.get("format", "json")
     if output_format not in ("json", "text"):
@@ -549,6 +736,134 @@ def _instance_answer(scenario, path, params):
     if output_format == "text":
         return error_answer(400, "Bad request. format=text is only supported for leaf nodes")
     return json_answer(200, node)
+
+
+# --------------------------------------------------------------------------- scheduled events
+
+class _TimedEvent:
+    """One scheduled event and the moments (monotonic clock) its life turns on."""
+
+    def __init__(self, spec, appear_at, wall_of, started_seconds):
+        self.event_id = spec["EventId"]
+        self.fields = {key: copy.deepcopy(spec[key]) for key in SERVED_EVENT_KEYS if key in spec}
+        self.appear_at = appear_at
+        self.approved_at = None
+        self.initially_started = spec["EventStatus"] == "Started"
+        duration = spec["DurationInSeconds"]
+        self.run_seconds = duration if duration >= 0 else started_seconds
+        if "NotBefore" in spec:
+            # Served as given; a date in it starts the event when it passes, "" never does.
+            moment = _parse_rfc1123(spec["NotBefore"])
+            self.auto_start_at = None if moment is None else appear_at + (moment - wall_of(appear_at))
+        else:
+            # Whole seconds, never earlier than asked: the event must not start before what is served.
+            moment = math.ceil(wall_of(appear_at) + spec["not_before_in"])
+            self.fields["NotBefore"] = rfc1123(moment)
+            self.auto_start_at = appear_at + (moment - wall_of(appear_at))
+
+    def started_at(self):
+        if self.initially_started:
+            return self.appear_at
+        moments = [moment for moment in (self.auto_start_at, self.approved_at) if moment is not None]
+        return max(min(moments), self.appear_at) if moments else None
+
+    def served_at(self, now, installed_at):
+        """(the event as served at `now` or None, how many changes it made to the document since installed_at)."""
+        if now < self.appear_at:
+            return None, 0
+        changes = 1 if self.appear_at > installed_at else 0
+        started = self.started_at()
+        if started is None or now < started:
+            return self._served("Scheduled"), changes
+        if started > self.appear_at:
+            changes += 1
+        if now < started + self.run_seconds:
+            return self._served("Started"), changes
+        return None, changes + 1
+
+    def _served(self, status):
+        served = dict(self.fields, EventStatus=status)
+        return {key: copy.deepcopy(served[key]) for key in SERVED_EVENT_KEYS}
+
+
+class ScheduledEvents:
+    """The scheduled events document of one emulated VM, computed from the clock when asked.
+
+    Events appear, start (approved or when NotBefore passes) and end by
+    themselves; every such change adds 1 to DocumentIncarnation. No thread runs
+    in the background.
+    """
+
+    def __init__(self, settings):
+        self._lock = threading.Lock()
+        self.settings = settings
+        self.installed_at = time.monotonic()
+        self._wall_offset = time.time() - self.installed_at
+        self._events = [self._timed(spec, self.installed_at) for spec in settings["events"]]
+        self._enabled_at = None
+        self._approvals = deque(maxlen=MAX_LOGGED_REQUESTS)
+
+    def _wall_of(self, moment):
+        return moment + self._wall_offset
+
+    def _timed(self, spec, added_at):
+        return _TimedEvent(spec, added_at + spec["appear_after"], self._wall_of, self.settings["started_seconds"])
+
+    def wait_until_enabled(self, stopping=None):
+        """The first request waits first_call_delay; requests arriving meanwhile wait with it. False if stopped."""
+        now = time.monotonic()
+        with self._lock:
+            if self._enabled_at is None:
+                self._enabled_at = now + self.settings["first_call_delay"]
+            remaining = self._enabled_at - now
+        if remaining <= 0:
+            return True
+        if stopping is None:
+            time.sleep(remaining)
+            return True
+        return not stopping.wait(remaining)
+
+    def _served(self, now):
+        incarnation, events = self.settings["incarnation"], []
+        for timed in self._events:
+            served, changes = timed.served_at(now, self.installed_at)
+            incarnation += changes
+            if served is not None:
+                events.append(served)
+        return {"DocumentIncarnation": incarnation, "Events": events}
+
+    def document(self):
+        """The document as served now."""
+        with self._lock:
+            return self._served(time.monotonic())
+
+    def approve(self, event_ids):
+        """Start the listed events that are served and Scheduled now; other ids are ignored, as Azure does."""
+        wanted = set(event_ids)
+        with self._lock:
+            now = time.monotonic()
+            for timed in self._events:
+                served, _ignored = timed.served_at(now, self.installed_at)
+                if timed.event_id in wanted and served is not None and served["EventStatus"] == "Scheduled":
+                    timed.approved_at = now
+
+    def add(self, spec):
+        """Add a validated event; it appears appear_after seconds from now. Raises ScenarioError for a known EventId."""
+        with self._lock:
+            if any(timed.event_id == spec["EventId"] for timed in self._events):
+                raise ScenarioError(f'an event with EventId {spec["EventId"]!r} exists already')
+            self._events.append(self._timed(spec, time.monotonic()))
+
+    def record_post(self, arrived, body, status):
+        document, _ignored = parse_json_body(body)
+        event_ids, _ignored = read_start_requests(document)
+        with self._lock:
+            self._approvals.append({"time": arrived, "event_ids": event_ids, "status": status, "body": document})
+
+    def approvals(self):
+        """Every POST to /metadata/scheduledevents so far, oldest first, whatever its answer."""
+        with self._lock:
+            return copy.deepcopy(list(self._approvals))
 
 
 # --------------------------------------------------------------------------- per-server state
@@ -621,6 +936,7 @@ class _ServerState:
         limit = scenario["rate_limit"]
         self.limiter = RateLimiter(limit["requests"], limit["seconds"]) if limit else None
         self.log = deque(maxlen=MAX_LOGGED_REQUESTS)
+        self.scheduled = ScheduledEvents(scenario["scheduled_events"])
 
     def replace(self, scenario):
         with self._lock:
@@ -745,9 +1061,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             answer = error_answer(400, MSG_METADATA_HEADER)
         else:
             tracker = state.next_fault(path)
-            answer = imds_answer(state.scenario, self.command, path, query)
             if tracker is not None:
                 entry["fault"] = {"index": tracker.index, "action": tracker.action}
+            # A fault that replaces the answer keeps the request from the
+            # emulated service: an approval it intercepts approves nothing.
+            answer = None
+            if tracker is None or tracker.action in FAULTS_WITH_NORMAL_ANSWER:
+                answer = imds_answer(state.scenario, self.command, path, query, scheduled=state.scheduled, body=self.request_body,
+                                     content_type=self.headers.get("Content-Type", ""), stopping=self.server.stopping)
+                if answer is None:  # stopped while the first scheduled events call waited
+                    self._finish_entry(entry, 0)
+                    self._abort_quietly()
+                    return
         if tracker is None:
             self._finish_entry(entry, answer.status)
             self._send(answer)
@@ -757,6 +1082,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _finish_entry(self, entry, status):
         entry["status"] = status
         self.server.state.record(entry)
+        if entry["method"] == "POST" and entry["path"].rstrip("/") == SCHEDULED_EVENTS_PATH:
+            self.server.state.scheduled.record_post(entry["time"], self.request_body, status)
         if self.server.log_requests:
             target = entry["path"] + ("?" + entry["query"] if entry["query"] else "")
             fault = entry["fault"]
@@ -828,10 +1155,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
         elif route == ("POST", CONTROL_PREFIX + "/reset"):
             state.reset()
             self._send(json_answer(200, {"status": "ok"}))
-        elif path.rstrip("/") in (CONTROL_PREFIX + "/requests", CONTROL_PREFIX + "/scenario", CONTROL_PREFIX + "/reset"):
+        elif route == ("GET", CONTROL_PREFIX + "/scheduled-events"):
+            self._send(json_answer(200, state.scheduled.document()))
+        elif route == ("GET", CONTROL_PREFIX + "/scheduled-events/approvals"):
+            self._send(json_answer(200, {"approvals": state.scheduled.approvals()}))
+        elif route == ("POST", CONTROL_PREFIX + "/scheduled-events/events"):
+            self._add_scheduled_event(state.scheduled)
+        elif path.rstrip("/") in CONTROL_PATHS:
             self._send(method_not_allowed_answer(path, self.command))
         else:
-            self._send(error_answer(404, f"unknown control path {path}; use /requests, /scenario or /reset"))
+            self._send(error_answer(404, f'unknown control path {path}; use {", ".join(CONTROL_PATHS)}'))
+
+    def _add_scheduled_event(self, scheduled):
+        document, parsed = parse_json_body(self.request_body)
+        if not parsed:
+            self._send(error_answer(400, "the event is not valid JSON"))
+            return
+        try:
+            scheduled.add(validate_scheduled_event(document))
+        except ScenarioError as exc:
+            self._send(error_answer(400, str(exc)))
+            return
+        self._send(json_answer(200, {"status": "ok"}))
 
     # -- writing answers
 
@@ -1048,8 +1393,20 @@ class Emulator:
         self._state.replace(load_scenario(scenario))
 
     def reset(self):
-        """Clear the request log, fault progress and rate limiter."""
+        """Clear the request log, fault progress and rate limiter; scheduled events start over."""
         self._state.reset()
+
+    def scheduled_events(self):
+        """The scheduled events document as it would be served now."""
+        return self._state.scheduled.document()
+
+    def approvals(self):
+        """Every POST to /metadata/scheduledevents so far: time, event_ids, status, body."""
+        return self._state.scheduled.approvals()
+
+    def add_scheduled_event(self, event):
+        """Add one event (as in a scenario, with appear_after / not_before_in); raises ScenarioError when invalid."""
+        self._state.scheduled.add(validate_scheduled_event(event))
 
 
 class Fleet:

@@ -60,3 +60,34 @@ attributes:
     support: full
     platforms: posix
 '''
+
+    # The options both scheduled events modules add, and the longer timeout they need.
+    SCHEDULED_EVENTS = r'''
+options:
+  api_version:
+    description:
+      - IMDS C(api-version) to ask for, C(YYYY-MM-DD).
+      - Azure documents C(2017-11-01), C(2019-01-01), C(2019-08-01) and C(2020-07-01) for scheduled events.
+        Older versions leave out some keys (C(DurationInSeconds), C(EventSource), C(Description), depending on the
+        version), which are then returned as null or empty.
+    type: str
+    default: '2020-07-01'
+  timeout:
+    description:
+      - Seconds allowed for one request (one attempt), from connecting to the last byte of the answer.
+      - The first scheduled events request a VM makes enables the service, and Azure's answer to it can take
+        about two minutes; the default of 150 seconds lets that first call succeed. Later calls answer in
+        milliseconds.
+      - A request that takes longer fails with C(error_code=timeout); it is not retried.
+      - More than 0 and at most 300. Other values (also C(nan) and C(inf)) fail with C(error_code=invalid_option).
+    type: float
+    default: 150
+  vm_name:
+    description:
+      - The name this VM has in Azure, which the C(Resources) of an event are compared with (without regard to
+        case) to tell which events affect this VM.
+      - Events of an availability set or of a scale-set placement group reach every VM of the group, naming only the
+        VMs they affect.
+      - When not set or empty, it is read from IMDS (C(/metadata/instance/compute/name)), one more request.
+    type: str
+'''

@@ -9,7 +9,9 @@ http.client never reads proxy variables and never follows redirects, and its
 import costs far less than ansible.module_utils.urls on every managed host.
 The client
 
-- sends only GET with ``Metadata: true`` and never ``X-Forwarded-For``,
+- sends GET with ``Metadata: true`` and never ``X-Forwarded-For``, and
+  POST only to the paths in POST_PATHS (approving a scheduled event, the one
+  request IMDS documents that is not a GET), under the same rules,
 - keeps its own requests at most 5 per second (the IMDS limit per VM),
 - retries what Azure documents as transient (410, 429, 500, 503, the two
   transient 404 answers of the load balancer endpoint, reset connections)
@@ -49,6 +51,8 @@ MAX_JSON_DEPTH = 64
 MIN_REQUEST_INTERVAL = 0.2
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
+# The only paths (below /metadata/) the client sends a POST to: approving scheduled events.
+POST_PATHS = ('scheduledevents',)
 
 # Options are checked with sets of characters, not regular expressions: compiling patterns costs every run.
 _NAME_CHARACTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-')
@@ -218,15 +222,28 @@ class ImdsClient(object):
     def get_json(self, path, api_version=None):
         """GET a path and return the decoded JSON document."""
         body, charset = self.get(path, api_version=api_version, fmt='json')
-        try:
-            document = json.loads(decode_body(body, charset or 'utf-8', path))
-        except ValueError as exc:  # UnicodeDecodeError included
-            raise failures().invalid_json(normalize_path(path), body, exc)
-        except RecursionError:
-            raise failures().too_deep(normalize_path(path))
-        if json_depth_exceeds(document, MAX_JSON_DEPTH):
-            raise failures().too_deep(normalize_path(path))
-        return document
+        return decode_json(body, charset, path)
+
+    def post_json(self, path, document, api_version):
+        """POST ``document`` as JSON to one of POST_PATHS; the decoded answer, or None when the answer is empty.
+
+        Any other path is refused with ``post_not_allowed`` before anything is
+        sent. Retries, pacing, the deadline and the body limit are those of GET:
+        approving a scheduled event again is harmless.
+        """
+        full_path = normalize_path(path)
+        if full_path not in ['/metadata/' + allowed for allowed in POST_PATHS]:
+            raise ImdsError('The client sends POST only to %s, not to %s; nothing was sent.'
+                            % (', '.join('/metadata/' + allowed for allowed in POST_PATHS), shown(full_path)),
+                            code='post_not_allowed')
+        body = json.dumps(document, separators=(',', ':')).encode('utf-8')
+        if len(body) > MAX_BODY_BYTES:
+            raise _invalid_option('The document to POST to %s is larger than %d bytes; nothing was sent.'
+                                  % (full_path, MAX_BODY_BYTES))
+        answer, charset = self._send(full_path, self._target(full_path, api_version, 'json'), 'json', body)
+        if not answer.strip():
+            return None
+        return decode_json(answer, charset, path)
 
     def get_text(self, path, api_version=None):
         """GET a leaf path with format=text and return the text, decoded as its charset says."""
@@ -239,21 +256,32 @@ class ImdsClient(object):
     def get(self, path, api_version=None, fmt='json'):
         """GET a path, retrying transient failures; returns the raw body bytes and the charset IMDS named."""
         full_path = normalize_path(path)
-        # Both values are checked to need no escaping.
+        return self._send(full_path, self._target(full_path, api_version, fmt), fmt)
+
+    def usage(self):
+        """What reading IMDS cost: the imds_requests and imds_seconds keys of a module result."""
+        return {'imds_requests': self.attempts, 'imds_seconds': round(self.seconds, 3)}
+
+    # -- internals ----------------------------------------------------------
+
+    def _target(self, full_path, api_version, fmt):
+        """The request target: the path and its query (both values are checked to need no escaping)."""
         query = []
         if api_version is not None:
             query.append('api-version=' + validate_api_version(api_version))
         if fmt == 'text':
             query.append('format=text')
-        target = self.base_path + full_path + ('?' + '&'.join(query) if query else '')
+        return self.base_path + full_path + ('?' + '&'.join(query) if query else '')
 
+    def _send(self, full_path, target, fmt, body=None):
+        """One request (a POST of ``body`` when given, else a GET), retrying transient failures; (body, charset)."""
         started = self.clock()
         try:
             self._check_dmi()
             retry = 0
             while True:
                 try:
-                    return self._request_once(full_path, target, fmt)
+                    return self._request_once(full_path, target, fmt, body)
                 except ImdsError as exc:
                     if not exc.retryable:
                         raise
@@ -263,12 +291,6 @@ class ImdsClient(object):
                 self.sleep(delay)
         finally:
             self.seconds += self.clock() - started
-
-    def usage(self):
-        """What reading IMDS cost: the imds_requests and imds_seconds keys of a module result."""
-        return {'imds_requests': self.attempts, 'imds_seconds': round(self.seconds, 3)}
-
-    # -- internals ----------------------------------------------------------
 
     def _check_dmi(self):
         if not self.detect or self._detected:
@@ -310,7 +332,7 @@ class ImdsClient(object):
         return ImdsError('Cannot connect to IMDS at %s: %s. Check the endpoint option and that the service there is '
                          'running.' % (self.endpoint, os_error_text(exc)), code='unreachable')
 
-    def _request_once(self, path, target, fmt):
+    def _request_once(self, path, target, fmt, body=None):
         self._pace()
         self.attempts += 1
         deadline = self.clock() + self.timeout
@@ -320,7 +342,7 @@ class ImdsClient(object):
             raise self._connect_failure(exc)
         # Loaded only now: where nothing answers, neither it nor http.client is compiled.
         from ansible_collections.imds.azure.plugins.module_utils._imds_http import exchange
-        return exchange(self, sock, path, target, fmt, deadline)
+        return exchange(self, sock, path, target, fmt, deadline, body)
 
     def _connect(self, deadline):
         """A connected socket; resolving the name and trying each of its addresses all stop at ``deadline``."""
@@ -385,6 +407,19 @@ def decode_body(body, charset, path):
         raise failures().unknown_charset(normalize_path(path), charset)
 
 
+def decode_json(body, charset, path):
+    """The JSON document in a body; not JSON, or nested deeper than MAX_JSON_DEPTH, is an invalid_json error."""
+    try:
+        document = json.loads(decode_body(body, charset or 'utf-8', path))
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise failures().invalid_json(normalize_path(path), body, exc)
+    except RecursionError:
+        raise failures().too_deep(normalize_path(path))
+    if json_depth_exceeds(document, MAX_JSON_DEPTH):
+        raise failures().too_deep(normalize_path(path))
+    return document
+
+
 def json_depth_exceeds(document, limit):
     """Whether lists and objects in document nest deeper than limit (checked without recursion).
 
@@ -403,12 +438,12 @@ def json_depth_exceeds(document, limit):
     return False
 
 
-def imds_argument_spec(default_api_version):
+def imds_argument_spec(default_api_version, default_timeout=DEFAULT_TIMEOUT):
     """Options shared by every module of the collection (see the imds doc fragment)."""
     return dict(
         endpoint=dict(type='str'),
         api_version=dict(type='str', default=default_api_version),
-        timeout=dict(type='float', default=DEFAULT_TIMEOUT),
+        timeout=dict(type='float', default=default_timeout),
         retry_timeout=dict(type='float', default=DEFAULT_RETRY_TIMEOUT),
     )
 

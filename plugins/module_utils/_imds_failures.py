@@ -45,7 +45,7 @@ ERROR_CODES = {
     'unavailable': 'IMDS answered 503 until the retry budget ran out.',
     'http_<status>': 'IMDS answered an HTTP status it does not document.',
     'redirect': 'The answer was a redirect; IMDS never redirects and redirects are never followed.',
-    'not_azure': 'The host is not an Azure VM (metadata_info only).',
+    'not_azure': 'The host is not an Azure VM (every module but loadbalancer_facts).',
     'unreachable': 'No connection could be opened to the endpoint.',
     'timeout': 'One attempt did not complete within timeout.',
     'connection_reset': 'The connection was reset before an answer, until the retry budget ran out.',
@@ -57,7 +57,8 @@ ERROR_CODES = {
     'bad_encoding': 'The answer used a Content-Encoding or charset the client does not decode, or text that does '
                     'not decode in its charset.',
     'invalid_json': 'The body was not JSON, or nested deeper than 64 levels.',
-    'invalid_metadata': 'The load balancer document held a value that cannot be trusted.',
+    'invalid_metadata': 'The load balancer or scheduled events document held a value that cannot be trusted.',
+    'post_not_allowed': 'A POST to a path other than scheduledevents was refused; nothing was sent.',
     'empty_answer': 'The load balancer document held none of the lists that say what the load balancer sends.',
     'invalid_option': 'A module option was invalid; no request was sent.',
     'internal_error': 'An unexpected error inside the module; the message names it.',
@@ -74,7 +75,8 @@ STATUS_ADVICE = {
     400: ('bad_request', 'IMDS rejected the request as malformed. A proxy or middlebox may have altered it, '
                          'or the api_version or format is not accepted for this path.'),
     404: ('not_found', 'IMDS has no such path. Check the path and api_version options.'),
-    405: ('method_not_allowed', 'IMDS only allows GET; something between this host and IMDS changed the request.'),
+    405: ('method_not_allowed', 'IMDS allows only GET, and POST to approve scheduled events; something between '
+                                'this host and IMDS changed the request.'),
     410: ('gone', 'IMDS is not ready yet (Azure advises retrying for up to 70 seconds). '
                   'Raise retry_timeout if this persists while the VM starts.'),
     429: ('throttled', 'IMDS throttled the requests: more than 5 per second came from this VM. '

@@ -28,20 +28,25 @@ MEDIA_TYPES = {'json': 'application/json', 'text': 'text/plain'}
 MAX_INFORMATIONAL = 8
 
 
-def exchange(client, sock, path, target, fmt, deadline):
-    """GET ``target`` on the connected ``sock``; (body, charset) of a 200 answer of the expected media type.
+def exchange(client, sock, path, target, fmt, deadline, document=None):
+    """GET ``target`` (or POST the JSON bytes ``document``) on the connected ``sock``.
 
-    Every read stops at ``deadline``; failures raise ImdsError (see _imds_failures.py).
+    Returns (body, charset) of a 200 answer of the expected media type; the
+    empty 200 answer IMDS gives a POST has none to check. Every read stops at
+    ``deadline``; failures raise ImdsError (see _imds_failures.py).
     """
     connection = http_client.HTTPConnection(client.host, client.port, timeout=client.timeout)
     connection.sock = _DeadlineSocket(sock, deadline, client.clock)
     connection.response_class = _FinalResponse
     try:
         try:
-            connection.putrequest('GET', target, skip_accept_encoding=True)
+            connection.putrequest('GET' if document is None else 'POST', target, skip_accept_encoding=True)
             connection.putheader('Metadata', 'true')
             connection.putheader('User-Agent', USER_AGENT)
-            connection.endheaders()
+            if document is not None:
+                connection.putheader('Content-Type', MEDIA_TYPES['json'])
+                connection.putheader('Content-Length', str(len(document)))
+            connection.endheaders(document)
             response = connection.getresponse()
             body = _read_body(response, path)
         except (OSError, http_client.HTTPException) as exc:
@@ -51,6 +56,8 @@ def exchange(client, sock, path, target, fmt, deadline):
 
     if response.status != 200:
         raise failures().status_failure(response, body, path)
+    if document is not None and not body:
+        return body, None
     media_type, charset = _media_type(response.getheader('Content-Type'))
     if media_type != MEDIA_TYPES[fmt]:
         raise failures().wrong_content_type(path, response.getheader('Content-Type'), MEDIA_TYPES[fmt])

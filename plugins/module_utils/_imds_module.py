@@ -2,7 +2,7 @@
 # Copyright (c) 2026, imds.azure contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The AnsibleModule glue both modules share: every way a run ends carries error_code and the cost of the read."""
+"""The AnsibleModule glue every module shares: every way a run ends carries error_code and the cost of the read."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -32,8 +32,10 @@ class ImdsModule(AnsibleModule):
 def run_module(module, read):
     """Exit the module with ``read(client)``'s result keys and the cost of the read, or fail it cleanly.
 
-    Every exception, not only ImdsError, ends in fail_json with an error_code:
-    a module that crashes would tell the user nothing they can act on.
+    ``changed`` is false unless ``read`` returns it (a module that acts, such
+    as approving scheduled events). Every exception, not only ImdsError, ends
+    in fail_json with an error_code: a module that crashes would tell the
+    user nothing they can act on.
     """
     client = None
     try:
@@ -42,4 +44,5 @@ def run_module(module, read):
     except Exception as exc:  # pylint: disable=broad-except
         failures().fail_module(module, exc, client)
     result.update(client.usage())
-    module.exit_json(changed=False, **result)
+    result.setdefault('changed', False)
+    module.exit_json(**result)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import imds_emulator
-from support.emulator_http import compact_json, fetch, fetch_lb, make_scenario
+from support.emulator_http import compact_json, fetch, fetch_events, fetch_lb, make_scenario, post_events, start_requests
 from support.paths import EMULATOR_SCRIPT
 
 START_TIMEOUT = 15
@@ -120,6 +120,19 @@ def test_log_requests_prints_one_line_per_request(run_cli):
     lines = stderr.strip().splitlines()
     assert len(lines) == 2
     assert "GET /metadata/loadbalancer?api-version=2020-10-01 -> 503 (fault 0: status)" in lines[0]
+
+
+def test_log_requests_shows_approvals(run_cli):
+    running = run_cli("--scenario", "scheduled-reboot", "--port", "0", "--log-requests")
+    endpoint = running.endpoints["default"]
+    event_id = fetch_events(endpoint).json()["Events"][0]["EventId"]
+    assert post_events(endpoint, start_requests(event_id)).status == 200
+    returncode, _ignored, stderr = running.stop()
+    assert returncode == 0
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("GET /metadata/scheduledevents?api-version=2020-07-01 -> 200")
+    assert lines[1].endswith("POST /metadata/scheduledevents?api-version=2020-07-01 -> 200")
 
 
 def test_list_scenarios():

@@ -100,6 +100,12 @@ def link_json_callback_collection(collections_path):
     return target
 
 
+def _patch_release(interpreter):
+    """The patch number of a pyenv interpreter path (.../versions/3.10.13/bin/python3.10 -> 13), -1 if not numeric."""
+    release = os.path.basename(os.path.dirname(os.path.dirname(interpreter))).rsplit(".", 1)[-1]
+    return int(release) if release.isdigit() else -1
+
+
 def target_python(version):
     """Path of a Python ``version`` interpreter on this machine, or None.
 
@@ -110,7 +116,9 @@ def target_python(version):
     name = "python" + version
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     candidates = ["/usr/bin/" + name, "/usr/local/bin/" + name]
-    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", version + ".*", "bin", name)), reverse=True)
+    installed = glob.glob(os.path.join(pyenv_root, "versions", version + ".*", "bin", name))
+    # Newest patch release first, compared as numbers: 3.10.13 before 3.10.9.
+    candidates += sorted(installed, key=_patch_release, reverse=True)
     for candidate in candidates:
         if not os.access(candidate, os.X_OK):
             continue

@@ -72,8 +72,24 @@ class EmulatorEndpoint:
         return self._control("PUT", "scenario", scenario)
 
     def reset(self):
-        """Forget recorded requests and fault progress."""
+        """Forget recorded requests and fault progress; scheduled events start over (added ones and approvals forgotten)."""
         return self._control("POST", "reset", {})
+
+    def scheduled_events(self):
+        """The scheduled events document as /metadata/scheduledevents would serve it now (not logged, not throttled)."""
+        return self._control("GET", "scheduled-events")
+
+    def approvals(self):
+        """Every POST to /metadata/scheduledevents so far, oldest first: dicts with time, event_ids, status, body."""
+        return self._control("GET", "scheduled-events/approvals")["approvals"]
+
+    def approved_event_ids(self):
+        """The EventIds of the approvals the emulator accepted (status 200), in the order they came."""
+        return [event_id for approval in self.approvals() if approval["status"] == 200 for event_id in approval["event_ids"]]
+
+    def add_scheduled_event(self, event):
+        """Add one event (scenario form, with optional appear_after and not_before_in); the rest of the state is kept."""
+        return self._control("POST", "scheduled-events/events", event)
 
 
 class EmulatorProcess:

@@ -9,9 +9,13 @@ import http.client
 import json
 from dataclasses import dataclass
 
+from imds_emulator import SCHEDULED_EVENTS_API_VERSIONS, SCHEDULED_EVENTS_PATH
+
 from .paths import LOADBALANCER_URL_PATH
 
 METADATA = {"Metadata": "true"}
+# The scheduled events path with the newest API version that serves it.
+SCHEDULED_EVENTS_URL_PATH = f"{SCHEDULED_EVENTS_PATH}?api-version={SCHEDULED_EVENTS_API_VERSIONS[-1]}"
 
 SIMPLE_LOADBALANCER = {
     "loadbalancer": {
@@ -71,6 +75,25 @@ def fetch(target, path, method="GET", headers=None, body=None, timeout=5.0):
 
 def fetch_lb(target, **kwargs):
     return fetch(target, LOADBALANCER_URL_PATH, **kwargs)
+
+
+def fetch_events(target, **kwargs):
+    """GET the scheduled events document."""
+    return fetch(target, SCHEDULED_EVENTS_URL_PATH, **kwargs)
+
+
+def start_requests(*event_ids):
+    """The body that approves these events: {"StartRequests": [{"EventId": ...}, ...]}."""
+    return {"StartRequests": [{"EventId": event_id} for event_id in event_ids]}
+
+
+def post_events(target, body, content_type="application/json", headers=None, **kwargs):
+    """POST to the scheduled events path; a dict or list body is sent as JSON, bytes as they are."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+    sent = dict(METADATA if headers is None else headers)
+    if content_type is not None:
+        sent["Content-Type"] = content_type
+    return fetch(target, SCHEDULED_EVENTS_URL_PATH, method="POST", headers=sent, body=data, **kwargs)
 
 
 def control(target, method, name, document=None):

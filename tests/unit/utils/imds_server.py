@@ -102,14 +102,21 @@ class ScriptedServer(object):
             if not chunk:
                 return None
             data += chunk
-        head = data.split(b'\r\n\r\n', 1)[0].decode('latin-1')
-        request_line, _ignored, header_block = head.partition('\r\n')
+        head_bytes, _separator, body = data.partition(b'\r\n\r\n')
+        request_line, _ignored, header_block = head_bytes.decode('latin-1').partition('\r\n')
         method, target, _version = request_line.split(' ', 2)
         headers = {}
         for line in header_block.split('\r\n'):
             name, _ignored, value = line.partition(':')
             headers[name.strip().lower()] = value.strip()
-        return {'method': method, 'target': target, 'headers': headers, 'time': time.monotonic()}
+        # The body a request declares (a POST), read to its end.
+        declared = int(headers.get('content-length') or 0)
+        while len(body) < declared:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            body += chunk
+        return {'method': method, 'target': target, 'headers': headers, 'body': body, 'time': time.monotonic()}
 
     def _handle(self, connection):
         try:

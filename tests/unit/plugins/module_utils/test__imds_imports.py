@@ -8,7 +8,9 @@ Every module run on every host compiles what it imports, so a successful
 request must not load the failure handling, a host that is not an Azure VM
 must load neither the HTTP exchange (with http.client) nor the failure
 handling, and loadbalancer_facts loads the normalisers only once it has a
-document to normalise.
+document to normalise. The scheduled events code is loaded by its own
+modules only, and they load neither the load balancer normalisers nor, on
+success, the failure handling.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,7 +32,8 @@ MODULE_UTILS = 'ansible_collections.imds.azure.plugins.module_utils.'
 FAILURES = MODULE_UTILS + '_imds_failures'
 HTTP = MODULE_UTILS + '_imds_http'
 NORMALISERS = MODULE_UTILS + '_loadbalancer'
-WATCHED = ('http.client', 'ssl', 'email.parser', FAILURES, HTTP, NORMALISERS)
+SCHEDULED_EVENTS = MODULE_UTILS + '_scheduled_events'
+WATCHED = ('http.client', 'ssl', 'email.parser', FAILURES, HTTP, NORMALISERS, SCHEDULED_EVENTS)
 
 PROBE = '''
 import json, sys
@@ -49,9 +52,20 @@ print(json.dumps({'result': result, 'loaded': sorted(name for name in sys.module
 ''' % (WATCHED,)
 
 
-def probe(endpoint='', default_endpoint='', dmi_path=''):
+EVENTS_PROBE = '''
+import json, sys
+from ansible_collections.imds.azure.plugins.module_utils import _imds
+from ansible_collections.imds.azure.plugins.module_utils._scheduled_events import read_scheduled_events
+from ansible_collections.imds.azure.plugins.modules import scheduled_event_approve, scheduled_events_info
+client = _imds.ImdsClient(endpoint=sys.argv[1], retry_timeout=0)
+events = read_scheduled_events(client)['events']
+print(json.dumps({'result': len(events), 'loaded': sorted(name for name in sys.modules if name in %r)}))
+''' % (WATCHED,)
+
+
+def probe(endpoint='', default_endpoint='', dmi_path='', script=PROBE):
     env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT)
-    done = subprocess.run([sys.executable, '-c', PROBE, endpoint, default_endpoint, dmi_path],
+    done = subprocess.run([sys.executable, '-c', script, endpoint, default_endpoint, dmi_path],
                           env=env, capture_output=True, text=True, timeout=60, check=True)
     return json.loads(done.stdout)
 
@@ -62,6 +76,15 @@ def test_successful_request_never_loads_the_failure_handling(server):
     assert seen['result'] == 'available'
     assert FAILURES not in seen['loaded']
     assert {'http.client', HTTP, NORMALISERS} <= set(seen['loaded'])
+    assert SCHEDULED_EVENTS not in seen['loaded']
+
+
+def test_scheduled_events_modules_load_neither_the_normalisers_nor_on_success_the_failure_handling(server):
+    server.queue(Answer.from_fixture('se_200_documented'))
+    seen = probe(endpoint=server.endpoint, script=EVENTS_PROBE)
+    assert seen['result'] == 1
+    assert {'http.client', HTTP, SCHEDULED_EVENTS} <= set(seen['loaded'])
+    assert FAILURES not in seen['loaded'] and NORMALISERS not in seen['loaded']
 
 
 def test_failed_request_loads_the_failure_handling_but_not_the_normalisers(server):
