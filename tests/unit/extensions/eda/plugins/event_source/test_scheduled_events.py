@@ -22,6 +22,7 @@ from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer
 PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), *([os.pardir] * 6),
                            "extensions", "eda", "plugins", "event_source", "scheduled_events.py")
 
+
 def load_plugin(path):
     spec = importlib.util.spec_from_file_location("scheduled_events_source", path)
     module = importlib.util.module_from_spec(spec)
