@@ -111,9 +111,10 @@ def test_events_are_emitted_once_per_id_and_again_when_their_status_changes(emul
     run = rulebook(print_events_rulebook({"endpoint": imds.endpoint, "interval": INTERVAL}))
     run.wait_for(lambda events: any(event["change"] == "first_read" for event in source_events(events)), 90,
                  "the first read")
-    # Announced while the source runs. This VM's reboot: Scheduled, Started when NotBefore passes (in 4 s), gone
-    # 2 s later. Another VM of the availability set: Scheduled for the rest of the test.
-    imds.add_scheduled_event(scheduled_event("E-THIS-VM", not_before_in=4))
+    # Announced while the source runs. This VM's reboot: Scheduled, Started when NotBefore passes (in 8 s: several
+    # polls see it Scheduled, even on a busy machine), gone 2 s later. Another VM of the availability set:
+    # Scheduled for the rest of the test.
+    imds.add_scheduled_event(scheduled_event("E-THIS-VM", not_before_in=8))
     imds.add_scheduled_event(scheduled_event("E-OTHER-VM", resources=("vm-web-02",), not_before_in=900))
     run.wait_for(lambda events: ("Started", "ended") in changes_by_id(source_events(events)).get("E-THIS-VM", []),
                  90, "the end of this VM's event")
