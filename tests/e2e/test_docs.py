@@ -44,7 +44,7 @@ def ansible_doc(collection_install, tmp_path_factory):
 
 def test_the_checkout_has_plugins_to_check():
     assert "imds.azure.loadbalancer_facts" in MODULES and "imds.azure.nginx_listeners" in FILTERS
-    assert ROLES == ["imds.azure.nginx_frontends"]
+    assert ROLES == ["imds.azure.maintenance_drain", "imds.azure.nginx_frontends"]
 
 
 @pytest.mark.parametrize("plugin_type, names", [("module", MODULES), ("filter", FILTERS)])

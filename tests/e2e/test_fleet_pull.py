@@ -125,6 +125,9 @@ def test_systemd_units_run_the_documented_pull_command():
                   if block.lang == "sh" and block.text.startswith("ansible-pull -U https://")]
     assert len(documented) == 1, documented
     command = shlex.split(service["Service"]["ExecStart"])
+    # Under the lock that the drain service takes too (docs/maintenance.md).
+    assert command[:2] == ["/usr/bin/flock", "/run/lock/imds-azure.lock"]
+    command = command[2:]
     assert command[0] == "/opt/ansible/bin/ansible-pull"
     assert command[1:] == shlex.split(documented[0].replace("\\\n", " "))[1:]
     # Oneshot: never two runs at once. No --only-if-changed: load balancer changes come without commits.

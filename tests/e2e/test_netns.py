@@ -134,11 +134,11 @@ def network_namespace():
     assert not any(namespace.name in leftover for namespace in made), leftover
 
 
-def run_playbook_inside(namespace, collection_install, workdir):
+def run_playbook_inside(namespace, collection_install, workdir, playbook=PLAYBOOK):
     """ansible-playbook with the installed collection, run inside the namespace."""
     workdir.mkdir(parents=True, exist_ok=True)
     interpreter = timed_interpreters(workdir / "times", ["localhost"], MANAGED_HOST_PYTHON)["localhost"]
-    (workdir / "playbook.yml").write_text(PLAYBOOK, encoding="utf-8")
+    (workdir / "playbook.yml").write_text(playbook, encoding="utf-8")
     (workdir / "inventory.ini").write_text(INVENTORY % interpreter, encoding="utf-8")
     env = ansible_environment(workdir, collection_install.path, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     command = [tool_path("ansible-playbook"), "-i", str(workdir / "inventory.ini"), str(workdir / "playbook.yml")]
@@ -146,19 +146,19 @@ def run_playbook_inside(namespace, collection_install, workdir):
     return PlaybookResult(namespace.command(command), done.returncode, done.stdout, done.stderr)
 
 
-def start_emulator_inside(namespace, workdir):
-    """The emulator on 169.254.169.254:80 inside the namespace; returns once it listens."""
+def start_emulator_inside(namespace, workdir, scenario="documented", host=IMDS_ADDRESS, port=80):
+    """The emulator on host:port (default 169.254.169.254:80) inside the namespace; returns once it listens."""
     workdir.mkdir(parents=True, exist_ok=True)
-    emulator = EmulatorProcess(["--scenario", "documented", "--host", IMDS_ADDRESS, "--port", "80"], workdir,
+    emulator = EmulatorProcess(["--scenario", scenario, "--host", host, "--port", str(port)], workdir,
                                prefix=namespace.command([]))
     namespace.track(emulator.process)
-    assert emulator.endpoints == {"default": "http://%s:80" % IMDS_ADDRESS}
+    assert emulator.endpoints == {"default": "http://%s:%d" % (host, port)}
 
 
-def emulator_requests_inside(namespace):
+def emulator_requests_inside(namespace, host=IMDS_ADDRESS, port=80):
     """The emulator's request log, fetched from inside the namespace."""
-    fetch = ("import http.client, json; c = http.client.HTTPConnection(%r, 80, timeout=10); "
-             "c.request('GET', '/__emulator__/requests'); print(c.getresponse().read().decode())" % IMDS_ADDRESS)
+    fetch = ("import http.client, json; c = http.client.HTTPConnection(%r, %d, timeout=10); "
+             "c.request('GET', '/__emulator__/requests'); print(c.getresponse().read().decode())" % (host, port))
     done = namespace.run([sys.executable, "-c", fetch])
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["requests"]
@@ -279,3 +279,46 @@ def test_without_imds_the_default_endpoint_says_not_azure_at_once(network_namesp
     assert "not an Azure VM" in info["msg"]
     assert "metadata" not in info
     assert result.task("Read the api versions").get("error_code") == "not_azure"
+
+
+# A play that points the action group at the emulator, and a role run with
+# none of its own IMDS options: the role's modules must take the play's
+# endpoint. The namespace has loopback only, so a module that ignored it would
+# find no route to 169.254.169.254 (not_azure), never the real address.
+LOOPBACK_EMULATOR_PORT = 8080
+MODULE_DEFAULTS_PLAYBOOK = """
+- name: Run a role of the collection with the endpoint from the play's module_defaults
+  hosts: all
+  gather_facts: false
+  module_defaults:
+    group/imds.azure.imds:
+      endpoint: http://127.0.0.1:%(port)d
+      retry_timeout: 0
+  roles:
+    - role: imds.azure.%(role)s
+      vars: %(vars)s
+"""
+ROLE_RUNS = {
+    # A VM in no Standard load balancer: the role leaves nginx alone, after reading the emulator.
+    "nginx_frontends": ("no-loadbalancer", "/metadata/loadbalancer", {}),
+    # No scheduled events: the role reads them once and does nothing else.
+    "maintenance_drain": ("documented", "/metadata/scheduledevents",
+                          {"maintenance_drain_vm_name": "vm-web-01", "maintenance_drain_state_dir": "{state_dir}"}),
+}
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_RUNS))
+def test_roles_take_the_endpoint_from_the_plays_module_defaults(network_namespace, collection_install, tmp_path,
+                                                                role):
+    scenario, path, role_vars = ROLE_RUNS[role]
+    namespace = network_namespace()
+    namespace.ip("link", "set", "lo", "up")
+    start_emulator_inside(namespace, tmp_path / "emulator", scenario, "127.0.0.1", LOOPBACK_EMULATOR_PORT)
+    role_vars = {name: value.format(state_dir=tmp_path / "state") for name, value in role_vars.items()}
+    playbook = MODULE_DEFAULTS_PLAYBOOK % {"port": LOOPBACK_EMULATOR_PORT, "role": role, "vars": json.dumps(role_vars)}
+
+    result = run_playbook_inside(namespace, collection_install, tmp_path / "ansible", playbook)
+    result.assert_ok()
+    assert traceback_lines(result) == []
+    requests = emulator_requests_inside(namespace, "127.0.0.1", LOOPBACK_EMULATOR_PORT)
+    assert [(entry["method"], entry["path"]) for entry in requests] == [("GET", path)], requests
