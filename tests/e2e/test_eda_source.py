@@ -18,6 +18,8 @@ import time
 import pytest
 
 from support.faults import bundled_scenario, max_in_window, request_times
+from support.nginx import HEALTH, PRIVATE_V4, answer, eventually, inbound, run_role
+from support.nginx import scenario as nginx_scenario
 from support.paths import EXAMPLES_DIR, REPO_ROOT
 from support.rulebook import RulebookProcess, print_events_rulebook, tracebacks
 
@@ -274,3 +276,58 @@ def test_the_plugin_outside_an_installed_collection_says_how_to_install_it(ruleb
     assert "cannot import the imds.azure collection's IMDS client" in run.output(), run.describe()
     assert "ansible-galaxy collection install" in run.output()
     assert not tracebacks(run.output()), run.describe()
+
+
+DRAINING = (503, "draining\n")
+
+
+def test_the_example_rulebook_drains_this_vm_approves_once_and_puts_it_back(
+        emulator, rulebook, run_playbook, nginx_instance, free_ports, lb_namespace, tmp_path):
+    """examples/eda/rulebook.yml with examples/maintenance/drain.yml, in front of a real nginx."""
+    port, health_port = free_ports(2)
+    imds = emulator(dict(nginx_scenario(inbound("50.0.0.1", PRIVATE_V4, 80, port)),
+                         scheduled_events={"incarnation": 1, "events": []}))
+    site = dict(nginx_frontends_sites={str(port): {"root": str(nginx_instance.web_root)}},
+                nginx_frontends_health_port=health_port)
+    run_role(run_playbook, nginx_instance, imds, **site).assert_ok()
+
+    def health():
+        try:
+            return answer(lb_namespace, PRIVATE_V4, health_port, "/healthz")
+        except OSError as exc:  # nginx swapping its workers
+            return exc
+
+    eventually(health, lambda got: got == HEALTH, "the health path in rotation")
+    host_vars = nginx_instance.role_vars(**site)
+    host_vars.update(ansible_connection="local", imds_endpoint=imds.endpoint, imds_retry_timeout=0,
+                     maintenance_drain_state_dir=str(tmp_path / "state"),
+                     maintenance_drain_vm_name_file=str(tmp_path / "run" / "vm-name"),
+                     maintenance_drain_probe_interval=1, maintenance_drain_probe_threshold=1,
+                     maintenance_drain_connection_seconds=1)
+    run = rulebook(EXAMPLES_DIR / "eda" / "rulebook.yml", cwd=REPO_ROOT,
+                   inventory={"all": {"hosts": {"localhost": host_vars}}},
+                   variables={"imds_endpoint": imds.endpoint, "scheduled_events_interval": INTERVAL})
+    # The run after the start (no event for this VM) changes nothing.
+    run.wait_for(lambda _events: "PLAY RECAP" in run.stdout(), 120, "the drain playbook's run after the start")
+    assert health() == HEALTH and not imds.approvals()
+
+    event_id = "3B3F8E61-2C1D-4E55-9A7B-5D0C2E6F7A10"
+    imds.add_scheduled_event(scheduled_event(event_id, not_before_in=900, DurationInSeconds=3))
+    drained_at = []
+
+    def approved(_events):
+        if not drained_at and health() == DRAINING:
+            drained_at.append(time.time())
+        return imds.approvals()
+
+    run.wait_for(approved, 120, "the approval")
+    # Drained before the approval went out (the probe saw it), and still drained while the maintenance goes on.
+    (approval,) = imds.approvals()
+    assert approval["event_ids"] == [event_id] and approval["status"] == 200, approval
+    assert drained_at and drained_at[0] < approval["time"], (drained_at, approval)
+    assert health() == DRAINING
+    # The event starts (approved), ends 3 s later, and the run for its end puts the VM back in rotation.
+    run.wait_for(lambda _events: health() == HEALTH, 120, "the health path back in rotation")
+    assert answer(lb_namespace, PRIVATE_V4, port) == (200, nginx_instance.index_text)
+    assert_stopped_cleanly(run)
+    assert len(imds.approvals()) == 1
