@@ -6,8 +6,9 @@ DESCRIPTION = """What imds.azure costs on a fleet, measured side by side in one 
 
     python benchmarks/run.py                 # N = 10 and 50 hosts, 5 rounds, writes benchmarks/RESULTS.md
     python benchmarks/run.py --sizes 10 --rounds 3 --no-write
-    python benchmarks/run.py all             # and the parts large-answer (benchmarks/large_answer.py)
-                                             # and role-render (benchmarks/role_render.py)
+    python benchmarks/run.py all             # and the parts large-answer (benchmarks/large_answer.py),
+                                             # role-render (benchmarks/role_render.py)
+                                             # and eda-source (benchmarks/eda_source.py)
     python benchmarks/run.py all --quick     # 3 hosts, 1 round: shows every part runs; writes nothing
 
 Every host of the fleet is this machine (ansible_connection=local) with an
@@ -56,6 +57,7 @@ from support.emulator import start_fleet
 from support.fleet import fleet_scenarios, host_name, loadbalancer_document, write_json
 from support.paths import REPO_ROOT
 
+import eda_source
 import large_answer
 import role_render
 
@@ -607,7 +609,7 @@ def progress(message):
 
 PART_START = "<!-- benchmark part: %s -->"
 PART_END = "<!-- end of benchmark part: %s -->"
-PARTS = ("fleet", "large-answer", "role-render")
+PARTS = ("fleet", "large-answer", "role-render", "eda-source")
 
 
 def replace_part(results, name, text):
@@ -626,7 +628,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("parts", nargs="*", choices=PARTS + ("all",), default=["fleet"],
                         help="what to run: fleet (the default), large-answer (benchmarks/large_answer.py), "
-                             "role-render (benchmarks/role_render.py), or all three")
+                             "role-render (benchmarks/role_render.py), eda-source (benchmarks/eda_source.py), "
+                             "or all of them")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="fleet sizes (default: 10 50)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of every case (default: 5)")
     parser.add_argument("--forks", type=int, default=10, help="ansible forks (default: 10)")
@@ -653,6 +656,10 @@ def main(argv=None):
     if "role-render" in parts:
         progress("nginx_frontends at scale")
         reports["role-render"] = role_render.report((100,) if args.quick else (1000, 5000), repeats=1 if args.quick else 3)
+    if "eda-source" in parts:
+        progress("event-driven source under ansible-rulebook")
+        reports["eda-source"] = (eda_source.report(interval=2, idle_seconds=10, rounds=1) if args.quick
+                                 else eda_source.report())
 
     for name in parts:
         print(reports[name])

@@ -4,6 +4,8 @@
 #   - Debian packages the tests use (nginx, redis-server, iproute2, git, ...),
 #     installed with apt-get only when one is missing; services are never
 #     started here, tests start their own instances.
+#   - Java 17+ for ansible-rulebook (Debian's OpenJDK 17 when no Java 17+ is
+#     on PATH).
 #   - .venv: a virtual environment with the pinned tools of
 #     requirements-dev.txt and tests/unit/requirements.txt, reinstalled only
 #     when those files (or the Python version) change.
@@ -272,8 +274,37 @@ link_host_pythons() {
     done
 }
 
+# --- Java for ansible-rulebook -------------------------------------------------
+# ansible-rulebook (requirements-dev.txt) runs its rule engine in a JVM and
+# refuses a Java older than 17. A Java 17 or newer on PATH is used as it is;
+# otherwise Debian's OpenJDK 17 is installed.
+JAVA_PACKAGE="openjdk-17-jdk-headless"
+MIN_JAVA_MAJOR=17
+
+java_major_version() {
+    # `java -version` prints e.g. 'openjdk version "17.0.15" 2025-04-15' on stderr.
+    command -v java >/dev/null 2>&1 || return 1
+    java -version 2>&1 | sed -n 's/^[^"]* version "\([0-9]*\).*/\1/p' | head -n 1
+}
+
+install_java() {
+    local major
+    major="$(java_major_version || true)"
+    if [[ -n "${major}" && "${major}" -ge "${MIN_JAVA_MAJOR}" ]]; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "ansible-rulebook needs Java ${MIN_JAVA_MAJOR}+ and there is no apt-get to install ${JAVA_PACKAGE}"
+    log "installing ${JAVA_PACKAGE} (ansible-rulebook needs Java ${MIN_JAVA_MAJOR}+; found: ${major:-none})"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${JAVA_PACKAGE}" >/dev/null \
+        || die "apt-get failed installing ${JAVA_PACKAGE}"
+    major="$(java_major_version || true)"
+    [[ -n "${major}" && "${major}" -ge "${MIN_JAVA_MAJOR}" ]] || die "java on PATH is still not ${MIN_JAVA_MAJOR}+ after installing ${JAVA_PACKAGE}"
+}
+
 main() {
     install_debian_packages
+    install_java
     create_venv
     install_python_requirements
     install_pip_bootstrap_for_ansible_test

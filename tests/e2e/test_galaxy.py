@@ -45,6 +45,7 @@ LOCAL_FILES = (
 REQUIRED = (
     "MANIFEST.json", "FILES.json", "README.md", "COPYING", "meta/runtime.yml", "meta/execution-environment.yml",
     "plugins/modules/loadbalancer_facts.py", "plugins/modules/metadata_info.py",
+    "extensions/eda/plugins/event_source/scheduled_events.py",
     "roles/nginx_frontends/meta/argument_specs.yml", "roles/nginx_frontends/meta/main.yml",
     "changelogs/changelog.yaml", "changelogs/config.yaml", "docs/compatibility.md",
 )
@@ -108,7 +109,7 @@ def test_tarball_has_no_developer_files(built_from_busy_checkout):
     members = built_from_busy_checkout.members
     top_level = sorted({name.split("/")[0] for name in members})
     assert top_level == ["COPYING", "FILES.json", "MANIFEST.json", "README.md", "benchmarks", "changelogs", "docs",
-                         "examples", "meta", "plugins", "roles", "tests", "tools"]
+                         "examples", "extensions", "meta", "plugins", "roles", "tests", "tools"]
     assert not [name for name in members if "__pycache__" in name or name.endswith((".pyc", ".tar.gz"))]
 
 
