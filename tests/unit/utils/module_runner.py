@@ -47,3 +47,10 @@ def run_module(main, args, check_mode=False):
         except ModuleExit as outcome:
             return outcome.failed, outcome.result
     raise AssertionError('the module returned without calling exit_json or fail_json')
+
+
+def run_against(server, main, check_mode=False, **args):
+    """run_module() of ``main`` pointed at a scripted IMDS ``server``, with no retries unless the test asks."""
+    args.setdefault('endpoint', server.endpoint)
+    args.setdefault('retry_timeout', 0)
+    return run_module(main, args, check_mode=check_mode)

@@ -10,13 +10,11 @@ import pytest
 from ansible_collections.imds.azure.plugins.module_utils import _imds
 from ansible_collections.imds.azure.plugins.modules import loadbalancer_facts
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer
-from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_module
+from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_against, run_module
 
 
 def run(server, check_mode=False, **args):
-    args.setdefault('endpoint', server.endpoint)
-    args.setdefault('retry_timeout', 0)
-    return run_module(loadbalancer_facts.main, args, check_mode=check_mode)
+    return run_against(server, loadbalancer_facts.main, check_mode=check_mode, **args)
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

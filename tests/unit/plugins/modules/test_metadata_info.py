@@ -9,13 +9,11 @@ import pytest
 
 from ansible_collections.imds.azure.plugins.modules import metadata_info
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer, load_fixture
-from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_module
+from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_against
 
 
 def run(server, **args):
-    args.setdefault('endpoint', server.endpoint)
-    args.setdefault('retry_timeout', 0)
-    return run_module(metadata_info.main, args)
+    return run_against(server, metadata_info.main, **args)
 
 
 def test_versions_are_read_without_api_version(server):

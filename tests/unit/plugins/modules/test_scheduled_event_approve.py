@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.imds.azure.plugins.modules import scheduled_event_approve
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer, load_fixture
-from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_module
+from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_against
 
 VM_NAME = Answer(status=200, body=b'vm-web-01', content_type='text/plain; charset=utf-8')
 APPROVED = Answer(status=200, body=b'', content_type='')
@@ -21,9 +21,7 @@ STARTED = '5a3e8f2b-1c4d-4e6f-8a9b-0c1d2e3f4a5b'
 
 
 def run(server, check_mode=False, **args):
-    args.setdefault('endpoint', server.endpoint)
-    args.setdefault('retry_timeout', 0)
-    return run_module(scheduled_event_approve.main, args, check_mode=check_mode)
+    return run_against(server, scheduled_event_approve.main, check_mode=check_mode, **args)
 
 
 def posts(server):

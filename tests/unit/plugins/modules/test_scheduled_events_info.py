@@ -9,15 +9,13 @@ import pytest
 
 from ansible_collections.imds.azure.plugins.modules import scheduled_events_info
 from ansible_collections.imds.azure.tests.unit.utils.imds_server import Answer
-from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_module
+from ansible_collections.imds.azure.tests.unit.utils.module_runner import run_against
 
 VM_NAME = Answer(status=200, body=b'vm-web-01', content_type='text/plain; charset=utf-8')
 
 
 def run(server, check_mode=False, **args):
-    args.setdefault('endpoint', server.endpoint)
-    args.setdefault('retry_timeout', 0)
-    return run_module(scheduled_events_info.main, args, check_mode=check_mode)
+    return run_against(server, scheduled_events_info.main, check_mode=check_mode, **args)
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
