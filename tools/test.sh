@@ -380,8 +380,9 @@ run_pytest() {
     local rc=0
     say "[pytest] starting; earlier stages: $(stage_times)"
     # Two workers, each taking whole test files (their module fixtures stay
-    # shared): most tests wait on subprocesses, so this halves the stage.
-    python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile tests/emulator tests/e2e || rc=$?
+    # shared): most tests wait on subprocesses, so this halves the stage. The
+    # twenty slowest tests are listed, to see where the time goes.
+    python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --durations=20 tests/emulator tests/e2e || rc=$?
     if [[ ${rc} -eq 5 ]]; then
         fail "pytest collected no tests"
     fi
