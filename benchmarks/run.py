@@ -7,8 +7,9 @@ DESCRIPTION = """What imds.azure costs on a fleet, measured side by side in one 
     python benchmarks/run.py                 # N = 10 and 50 hosts, 5 rounds, writes benchmarks/RESULTS.md
     python benchmarks/run.py --sizes 10 --rounds 3 --no-write
     python benchmarks/run.py all             # and the parts large-answer (benchmarks/large_answer.py),
-                                             # role-render (benchmarks/role_render.py)
-                                             # and eda-source (benchmarks/eda_source.py)
+                                             # role-render (benchmarks/role_render.py),
+                                             # eda-source (benchmarks/eda_source.py)
+                                             # and drain (benchmarks/maintenance_drain.py)
     python benchmarks/run.py all --quick     # 3 hosts, 1 round: shows every part runs; writes nothing
 
 Every host of the fleet is this machine (ansible_connection=local) with an
@@ -59,6 +60,7 @@ from support.paths import REPO_ROOT
 
 import eda_source
 import large_answer
+import maintenance_drain
 import role_render
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
@@ -609,7 +611,7 @@ def progress(message):
 
 PART_START = "<!-- benchmark part: %s -->"
 PART_END = "<!-- end of benchmark part: %s -->"
-PARTS = ("fleet", "large-answer", "role-render", "eda-source")
+PARTS = ("fleet", "large-answer", "role-render", "eda-source", "drain")
 
 
 def replace_part(results, name, text):
@@ -629,7 +631,7 @@ def main(argv=None):
     parser.add_argument("parts", nargs="*", choices=PARTS + ("all",), default=["fleet"],
                         help="what to run: fleet (the default), large-answer (benchmarks/large_answer.py), "
                              "role-render (benchmarks/role_render.py), eda-source (benchmarks/eda_source.py), "
-                             "or all of them")
+                             "drain (benchmarks/maintenance_drain.py), or all of them")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50], help="fleet sizes (default: 10 50)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of every case (default: 5)")
     parser.add_argument("--forks", type=int, default=10, help="ansible forks (default: 10)")
@@ -660,6 +662,9 @@ def main(argv=None):
         progress("event-driven source under ansible-rulebook")
         reports["eda-source"] = (eda_source.report(interval=2, idle_seconds=10, rounds=1) if args.quick
                                  else eda_source.report())
+    if "drain" in parts:
+        progress("the drain before maintenance, event-driven and by the timer, in front of nginx")
+        reports["drain"] = maintenance_drain.report(rounds=1 if args.quick else maintenance_drain.DEFAULT_ROUNDS)
 
     for name in parts:
         print(reports[name])

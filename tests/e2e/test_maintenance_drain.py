@@ -15,7 +15,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from support.ansible_env import ansible_environment, matrix_controllers
 from support.fleet import tool
 from support.matrix import nginx_check, nginx_private_paths, one_rule_vm_scenario
-from support.nginx import HEALTH, PRIVATE_V4, answer, eventually, inbound, run_role, scenario
+from support.nginx import HEALTH, PRIVATE_V4, HealthProbe, answer, eventually, inbound, run_role, scenario
 from support.paths import EXAMPLES_DIR, REPO_ROOT
 from support.recipes import parse_blocks
 
@@ -131,18 +130,9 @@ def drain_while_probing(setup):
 
     Returns the result and the probe's record: (time, health answer, site answer) per probe.
     """
-    outcome = {}
-    runner = threading.Thread(target=lambda: outcome.setdefault("result", setup.drain()), daemon=True)
-    record = []
-    runner.start()
-    while runner.is_alive():
-        try:
-            record.append((time.time(), setup.health(setup.port), answer(setup.net, PRIVATE_V4, setup.port)))
-        except OSError as exc:
-            record.append((time.time(), exc, None))
-        time.sleep(0.05)
-    runner.join()
-    return outcome["result"], record
+    with HealthProbe(setup.net, setup.port, setup.port) as probe:
+        result = setup.drain()
+    return result, probe.record
 
 
 def make_setup(run_playbook, emulator, nginx_instance, free_ports, lb_namespace, tmp_path, events=(), **more):

@@ -25,7 +25,11 @@
 #   test_ca         (session) TestCertificates: root CA, intermediate, server certificate made with openssl
 #
 # and helpers to run the role: inbound(), scenario(), run_role(), answer(),
-# changed_count(), failed_task(), floating_ip_vars(), edit_cached_facts(), eventually().
+# changed_count(), failed_task(), floating_ip_vars(), edit_cached_facts(), eventually(),
+# HealthProbe (a probe client in a thread).
+#
+# Outside pytest (the benchmarks), the fixtures' bodies are plain functions:
+# ensure_nginx(), FreePorts(), vm_namespace() and nginx_in() (context managers).
 
 import contextlib
 import ctypes
@@ -84,15 +88,20 @@ def _apt_get_install(packages):
             policy.unlink()
 
 
-@pytest.fixture(scope="session")
-def nginx_binary():
-    """nginx with its stream module; Debian's packages are installed when they are missing."""
+def ensure_nginx():
+    """Path of nginx with its stream module; Debian's packages are installed when they are missing."""
     if not _nginx_ready():
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             raise AssertionError(f"nginx and its stream module are needed: apt-get install {' '.join(NGINX_PACKAGES)}")
         _apt_get_install(NGINX_PACKAGES)
-    assert _nginx_ready(), "nginx or its stream module is still missing after installing " + " ".join(NGINX_PACKAGES)
+    if not _nginx_ready():
+        raise AssertionError("nginx or its stream module is still missing after installing " + " ".join(NGINX_PACKAGES))
     return shutil.which("nginx")
+
+
+@pytest.fixture(scope="session")
+def nginx_binary():
+    return ensure_nginx()
 
 
 # --------------------------------------------------------------------------- ports
@@ -113,24 +122,29 @@ def _port_is_free(port):
     return True
 
 
-@pytest.fixture
-def free_ports():
-    """Factory: ``free_ports(count)`` returns distinct high ports with nothing bound to them."""
-    handed_out = set()
+class FreePorts:
+    """``free_ports(count)`` returns distinct high ports with nothing bound to them, never the same one twice."""
 
-    def pick(count):
+    def __init__(self):
+        self.handed_out = set()
+
+    def __call__(self, count):
         ports = []
         candidates = list(range(*PORT_RANGE))
         random.shuffle(candidates)
         for port in candidates:
-            if port not in handed_out and _port_is_free(port):
+            if port not in self.handed_out and _port_is_free(port):
                 ports.append(port)
-                handed_out.add(port)
+                self.handed_out.add(port)
                 if len(ports) == count:
                     return ports
         raise AssertionError(f"fewer than {count} free ports in {PORT_RANGE}")
 
-    return pick
+
+@pytest.fixture
+def free_ports():
+    """Factory: ``free_ports(count)``, see FreePorts."""
+    return FreePorts()
 
 
 # --------------------------------------------------------------------------- network namespace
@@ -284,9 +298,9 @@ class Netns:
         return False
 
 
-@pytest.fixture
-def lb_namespace():
-    """A namespace with the VM's private IPs on lo. Fails (never skips) when it cannot be made."""
+@contextlib.contextmanager
+def vm_namespace():
+    """A namespace with the VM's private IPs on lo, deleted afterwards. Fails (never skips) when it cannot be made."""
     namespace = Netns()
     try:
         for address in (PRIVATE_V4, PRIVATE_V6):
@@ -294,6 +308,12 @@ def lb_namespace():
         yield namespace
     finally:
         namespace.delete()
+
+
+@pytest.fixture
+def lb_namespace():
+    with vm_namespace() as namespace:
+        yield namespace
 
 
 # --------------------------------------------------------------------------- nginx
@@ -382,14 +402,23 @@ class NginxInstance:
             os.kill(pid, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def nginx_in(binary, namespace):
+    """An NginxInstance in ``namespace``, in a directory of its own; stopped and removed afterwards."""
+    # A world-readable directory (pytest's tmp_path is private to root): the workers run as www-data.
+    directory = tempfile.mkdtemp(prefix="nginx-frontends-", dir="/tmp")
+    instance = NginxInstance(binary, directory, namespace)
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
 def nginx_instance(nginx_binary, lb_namespace):
-    # A world-readable directory of its own (pytest's tmp_path is private to root).
-    directory = tempfile.mkdtemp(prefix="nginx-frontends-", dir="/tmp")
-    instance = NginxInstance(nginx_binary, directory, lb_namespace)
-    yield instance
-    instance.stop()
-    shutil.rmtree(directory, ignore_errors=True)
+    with nginx_in(nginx_binary, lb_namespace) as instance:
+        yield instance
 
 
 # --------------------------------------------------------------------------- upstreams
@@ -626,6 +655,49 @@ def edit_cached_facts(cache_dir, edit):
     if wrapped:
         document["__payload__"] = json.dumps(facts)
     cache_file.write_text(json.dumps(document if wrapped else facts), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- probing
+
+
+class HealthProbe:
+    """A load balancer's probe and a client, in a thread: every 50 ms, GET the health path and the site.
+
+    ``record`` holds (time, health answer, site answer) per probe, an OSError in
+    place of an answer when nothing answered. Use as a context manager: probing
+    starts on entry and stops on exit.
+    """
+
+    def __init__(self, namespace, health_port, site_port, address=PRIVATE_V4, every=0.05):
+        self.namespace = namespace
+        self.health_port, self.site_port, self.address = health_port, site_port, address
+        self.every = every
+        self.record = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._probe, name=f"probe-{health_port}", daemon=True)
+
+    def _get(self, port, path):
+        try:
+            return answer(self.namespace, self.address, port, path)
+        except OSError as exc:  # nginx swapping its workers
+            return exc
+
+    def _probe(self):
+        while not self._stopping.is_set():
+            self.record.append((time.time(), self._get(self.health_port, "/healthz"), self._get(self.site_port, "/")))
+            self._stopping.wait(self.every)
+
+    def first(self, health, since=0.0):
+        """The time of the first probe at or after ``since`` whose health answer was ``health``, or None."""
+        return next((when for when, got, _site in list(self.record) if when >= since and got == health), None)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self._stopping.set()
+        self._thread.join(IO_TIMEOUT * 3)
 
 
 # --------------------------------------------------------------------------- waiting
